@@ -1,0 +1,24 @@
+"""The task families bundled with metarl.
+
+Each module holds one group of families (their envs and :class:`metarl.TaskFamily`
+subclasses) and documents each family's distribution, horizon, reward and source.
+``import metarl`` registers every id below lazily: a module is imported only when its family
+is first made, so importing metarl stays cheap.
+
+This package is ``metarl_envs`` (not ``envs``) so it cannot clobber the unrelated ``envs``
+package on PyPI.
+"""
+
+#: Family id -> "module:Class" for every bundled family.
+BUNDLED_FAMILIES: dict[str, str] = {
+    "Navigation2D-v0": "metarl_envs.navigation:Navigation2DFamily",
+    "HalfCheetahVel-v0": "metarl_envs.half_cheetah:HalfCheetahVelFamily",
+    "HalfCheetahDir-v0": "metarl_envs.half_cheetah:HalfCheetahDirFamily",
+    "AntVel-v0": "metarl_envs.ant:AntVelFamily",
+    "AntDir-v0": "metarl_envs.ant:AntDirFamily",
+    "AntGoal-v0": "metarl_envs.ant:AntGoalFamily",
+    "AntCrippledLeg-v0": "metarl_envs.ant:AntCrippledLegFamily",
+    "HalfCheetahRandParams-v0": "metarl_envs.rand_params:HalfCheetahRandParamsFamily",
+    "HopperRandParams-v0": "metarl_envs.rand_params:HopperRandParamsFamily",
+    "Walker2dRandParams-v0": "metarl_envs.rand_params:Walker2dRandParamsFamily",
+}

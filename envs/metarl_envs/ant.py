@@ -1,0 +1,201 @@
+"""Ant families, on Gymnasium's ``Ant-v5`` (horizon 200).
+
+Dynamics, reset noise, frame skip, healthy range (torso z in [0.2, 1.0], else the episode
+terminates) and observation are Gymnasium's v5 Ant: joint positions without x, y, velocities
+and clipped external contact forces (105-D). Velocity is the torso's x displacement over one
+env step, as in Gymnasium.
+
+MAML families (Finn et al. 2017; reward as in the authors' ``maml_rl`` ``ant_env_rand*.py``):
+control cost ``0.005 |a|^2``, contact cost ``0.0005 |clip(cfrc_ext, -1, 1)|^2``, survive
+bonus ``0.05``, plus the task term ``reward_forward`` (``reward_goal`` for AntGoal):
+
+- ``AntVel-v0``: target velocity ``v* ~ U(0, 3)``; task term ``-|v - v*| + 1``.
+- ``AntDir-v0``: direction ``d in {-1, +1}``; task term ``d * v``.
+- ``AntGoal-v0``: goal uniform in the disk of radius 3 (the ProMP/PEARL distribution; the
+  MAML code drew from the square ``[-3, 3]^2``); task term ``-|xy - goal|_1 + 4``. The
+  observation also holds the torso's x, y (107-D): the reward depends on them.
+
+``AntCrippledLeg-v0`` (Nagabandi, Clavera et al. 2019, "Learning to adapt in dynamic,
+real-world environments"; ``learning_to_adapt`` ``ant_env.py``): the actuators of one leg are
+disabled (their commands are zeroed, so they also cost nothing), and the leg is drawn red.
+Training legs {0, 1, 2} as in the source; out-of-distribution: the held-out leg 3 and every
+pair of legs. Leg k is the one driven by joints ``hip_{k+1}`` and ``ankle_{k+1}``
+(with +x forward: 0 front-left, 1 back-left, 2 back-right, 3 front-right; Gymnasium's
+bodies ``front_left_leg``, ``front_right_leg``, ``back_leg``, ``right_back_leg``). Unlike the
+source, the leg keeps its shape (the source also shrank it). Reward: Gymnasium's standard
+Ant-v5 reward.
+
+Version history: v0, first release.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+from typing import Any
+
+import numpy as np
+from gymnasium.envs.mujoco.ant_v5 import AntEnv
+
+from metarl import Choice, Disk, Parameter, TaskFamily, Uniform
+from metarl_envs._mujoco import SummedReward, finite_float, summed
+
+HORIZON = 200
+#: MAML Ant cost weights (0.5 * 1e-2, 0.5 * 1e-3) and survive bonus.
+MAML_CTRL_COST_WEIGHT = 0.005
+MAML_CONTACT_COST_WEIGHT = 5e-4
+MAML_SURVIVE_REWARD = 0.05
+NUM_LEGS = 4
+CRIPPLED_COLOR = np.array([1.0, 0.0, 0.0, 1.0])
+
+
+class _MAMLAntEnv(AntEnv, abc.ABC):
+    """Ant-v5 with the MAML cost weights; subclasses give the task term."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("ctrl_cost_weight", MAML_CTRL_COST_WEIGHT)
+        kwargs.setdefault("contact_cost_weight", MAML_CONTACT_COST_WEIGHT)
+        kwargs.setdefault("healthy_reward", MAML_SURVIVE_REWARD)
+        super().__init__(**kwargs)
+
+    @abc.abstractmethod
+    def _task_terms(self, x_velocity: float) -> dict[str, float]:
+        """The task's reward term(s), given the torso's x velocity."""
+
+    def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        return summed(
+            {
+                **self._task_terms(x_velocity),
+                "reward_ctrl": -self.control_cost(action),
+                "reward_contact": -self.contact_cost,
+                "reward_survive": self.healthy_reward,
+            }
+        )
+
+
+class AntVelEnv(_MAMLAntEnv):
+    """Ant rewarded for running forward at ``velocity`` (m/s)."""
+
+    def __init__(self, velocity: float = 1.5, **kwargs: Any) -> None:
+        self.velocity = finite_float("velocity", velocity)
+        super().__init__(**kwargs)
+
+    def _task_terms(self, x_velocity: float) -> dict[str, float]:
+        return {"reward_forward": -abs(x_velocity - self.velocity) + 1.0}
+
+
+class AntDirEnv(_MAMLAntEnv):
+    """Ant rewarded for running in ``direction`` along x (+1 forward, -1 backward)."""
+
+    def __init__(self, direction: float = 1.0, **kwargs: Any) -> None:
+        self.direction = finite_float("direction", direction)
+        super().__init__(**kwargs)
+
+    def _task_terms(self, x_velocity: float) -> dict[str, float]:
+        return {"reward_forward": self.direction * x_velocity}
+
+
+class AntGoalEnv(_MAMLAntEnv):
+    """Ant rewarded for reaching ``goal`` (x, y) in the plane."""
+
+    def __init__(self, goal: Any = (0.0, 0.0), **kwargs: Any) -> None:
+        goal = np.asarray(goal, dtype=np.float64)
+        if goal.shape != (2,) or not np.all(np.isfinite(goal)):
+            raise ValueError(f"goal must be 2 finite numbers, got {goal!r}")
+        self.goal = goal
+        kwargs.setdefault("exclude_current_positions_from_observation", False)
+        super().__init__(**kwargs)
+
+    def _task_terms(self, x_velocity: float) -> dict[str, float]:
+        xy = self.data.body(self._main_body).xpos[:2]
+        return {"reward_goal": -float(np.sum(np.abs(xy - self.goal))) + 4.0}
+
+
+class AntCrippledLegEnv(SummedReward, AntEnv):
+    """Ant-v5 whose legs in ``crippled_legs`` (indices 0-3) have their actuators disabled."""
+
+    def __init__(self, crippled_legs: Any = (0,), **kwargs: Any) -> None:
+        try:
+            legs = tuple(sorted({int(leg) for leg in crippled_legs}))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"crippled_legs must be a sequence of leg indices 0-3, got {crippled_legs!r}"
+            ) from None
+        if any(leg not in range(NUM_LEGS) for leg in legs):
+            raise ValueError(f"crippled_legs must hold leg indices 0-3, got {crippled_legs!r}")
+        self.crippled_legs = legs
+        super().__init__(**kwargs)
+        model = self.model
+        joint_of_actuator = [model.joint(model.actuator_trnid[i, 0]).name for i in range(model.nu)]
+        self._action_mask = np.ones(model.nu)
+        for leg in legs:
+            joints = (f"hip_{leg + 1}", f"ankle_{leg + 1}")
+            for name in joints:
+                self._action_mask[joint_of_actuator.index(name)] = 0.0
+                body = model.jnt_bodyid[model.joint(name).id]
+                model.geom_rgba[model.geom_bodyid == body] = CRIPPLED_COLOR
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return super().step(np.asarray(action) * self._action_mask)
+
+
+class AntVelFamily(TaskFamily):
+    """Ant running forward at a target velocity U(0, 3) m/s (MAML).
+
+    Task term -|v - v*| + 1, MAML costs, horizon 200, on Gymnasium Ant-v5.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter("velocity", "target forward velocity (m/s)", Uniform(0.0, 3.0), default=1.5),
+    )
+    env_class = AntVelEnv
+
+
+class AntDirFamily(TaskFamily):
+    """Ant running forward (+1) or backward (-1) along x (MAML).
+
+    Task term d * v, MAML costs, horizon 200, on Gymnasium Ant-v5.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter(
+            "direction", "running direction: +1 forward, -1 backward", Choice([-1, 1]), default=1
+        ),
+    )
+    env_class = AntDirEnv
+
+
+class AntGoalFamily(TaskFamily):
+    """Ant walking to a goal uniform in the disk of radius 3 (MAML reward, ProMP/PEARL goals).
+
+    Task term -|xy - goal|_1 + 4, MAML costs, horizon 200, on Gymnasium Ant-v5.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter("goal", "goal position (x, y)", Disk(3.0), default=(1.0, 1.0), shape=(2,)),
+    )
+    env_class = AntGoalEnv
+
+
+class AntCrippledLegFamily(TaskFamily):
+    """Ant with one leg's actuators disabled: legs {0, 1, 2} in training (Nagabandi et al. 2019);
+    OOD: held-out leg 3 and every pair of legs.
+
+    Standard Ant-v5 reward, horizon 200.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter(
+            "crippled_legs",
+            "indices of the legs whose actuators are disabled "
+            "(0 front-left, 1 back-left, 2 back-right, 3 front-right)",
+            Choice([(0,), (1,), (2,)]),
+            default=(0,),
+            ood=Choice([(3,), *itertools.combinations(range(NUM_LEGS), 2)]),
+        ),
+    )
+    env_class = AntCrippledLegEnv

@@ -1,0 +1,104 @@
+"""HalfCheetah families of Finn et al. 2017 (MAML), on Gymnasium's ``HalfCheetah-v5``.
+
+Observation, dynamics, reset noise and frame skip are Gymnasium's v5 HalfCheetah (17-D
+observation: joint positions without the x position, and velocities). The reward follows the
+MAML authors' ``maml_rl`` envs (``half_cheetah_env_rand.py``, ``half_cheetah_env_rand_direc.py``):
+control cost ``0.05 * |a|^2``; forward velocity measured as Gymnasium does (x displacement of
+the root over one env step). Horizon 200.
+
+- ``HalfCheetahVel-v0``: track a target velocity ``v* ~ U(0, 2)``; reward
+  ``-|v - v*| - 0.05 |a|^2``. Out-of-distribution targets ``U(2, 3)``.
+- ``HalfCheetahDir-v0``: run forward or backward, ``d in {-1, +1}``; reward
+  ``d * v - 0.05 |a|^2``.
+
+Reward terms in ``info``: ``reward_forward`` (the task term) and ``reward_ctrl``.
+
+Version history: v0, first release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+
+from metarl import Choice, Parameter, TaskFamily, Uniform
+from metarl_envs._mujoco import finite_float, summed
+
+#: Control-cost weight of the MAML HalfCheetah tasks (0.5 * 1e-1 in the authors' code).
+MAML_CTRL_COST_WEIGHT = 0.05
+HORIZON = 200
+
+
+class HalfCheetahVelEnv(HalfCheetahEnv):
+    """HalfCheetah rewarded for running at ``velocity`` (m/s)."""
+
+    def __init__(
+        self, velocity: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any
+    ) -> None:
+        self.velocity = finite_float("velocity", velocity)
+        super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+
+    def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        return summed(
+            {
+                "reward_forward": -abs(x_velocity - self.velocity),
+                "reward_ctrl": -self.control_cost(action),
+            }
+        )
+
+
+class HalfCheetahDirEnv(HalfCheetahEnv):
+    """HalfCheetah rewarded for running in ``direction`` (+1 forward, -1 backward)."""
+
+    def __init__(
+        self, direction: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any
+    ) -> None:
+        self.direction = finite_float("direction", direction)
+        super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+
+    def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        return summed(
+            {
+                "reward_forward": self.direction * x_velocity,
+                "reward_ctrl": -self.control_cost(action),
+            }
+        )
+
+
+class HalfCheetahVelFamily(TaskFamily):
+    """HalfCheetah running at a target velocity U(0, 2) m/s (MAML); OOD targets U(2, 3).
+
+    Reward -|v - v*| - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter(
+            "velocity",
+            "target forward velocity (m/s)",
+            Uniform(0.0, 2.0),
+            default=1.0,
+            ood=Uniform(2.0, 3.0),
+        ),
+    )
+    env_class = HalfCheetahVelEnv
+
+
+class HalfCheetahDirFamily(TaskFamily):
+    """HalfCheetah running forward (+1) or backward (-1) (MAML).
+
+    Reward d * v - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
+    """
+
+    horizon = HORIZON
+    parameters = (
+        Parameter(
+            "direction",
+            "running direction: +1 forward, -1 backward",
+            Choice([-1, 1]),
+            default=1,
+        ),
+    )
+    env_class = HalfCheetahDirEnv

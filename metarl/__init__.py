@@ -1,0 +1,61 @@
+"""metarl: meta-reinforcement learning for robot control.
+
+Task families (distributions over robot-control tasks) on Gymnasium + MuJoCo, and the
+meta-learners that train a policy initialisation over them.
+
+Start with::
+
+    import metarl, numpy as np
+    family = metarl.make_family("HalfCheetahVel-v0")
+    tasks = family.sample_tasks(40, np.random.default_rng(0))
+    env = family.make_env(tasks[0])
+"""
+
+from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
+from metarl.env_guard import TaskGuard, reward_terms
+from metarl.family import TaskFamily
+from metarl.registry import (
+    ENTRY_POINT_GROUP,
+    UnknownFamilyError,
+    family_ids,
+    family_spec,
+    load_entry_points,
+    make_family,
+    register_family,
+    unregister_family,
+)
+from metarl.task import Parameter, Task
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Choice",
+    "Disk",
+    "Distribution",
+    "LogUniform",
+    "Parameter",
+    "Task",
+    "TaskFamily",
+    "TaskGuard",
+    "Uniform",
+    "UnknownFamilyError",
+    "__version__",
+    "family_ids",
+    "family_spec",
+    "make_family",
+    "register_family",
+    "reward_terms",
+    "unregister_family",
+]
+
+
+def _register_bundled() -> None:
+    from metarl_envs import BUNDLED_FAMILIES
+
+    for family_id, entry_point in BUNDLED_FAMILIES.items():
+        register_family(family_id, entry_point)
+
+
+_register_bundled()
+load_entry_points()

@@ -1,0 +1,125 @@
+"""The safety wrapper every task env runs inside.
+
+:class:`TaskGuard` gives every family's env, bundled or third-party, the same guarantees:
+
+- a non-finite action raises ``ValueError`` naming the task and the step; finite actions are
+  clipped to the action space (Box spaces);
+- unstable physics ends the episode with ``info["sim_unstable"] = True``: MuJoCo's bad-state
+  warnings (``mjWARN_BADQACC/QPOS/QVEL``, after which MuJoCo silently resets the state), a
+  non-finite MuJoCo state, or a non-finite observation, reward or reward term. Such a step
+  returns reward 0 with every ``reward_*`` term 0, and the last finite observation if the new
+  one is not finite: a NaN never reaches the learner;
+- ``info["task"]`` holds the :class:`~metarl.Task` on reset and on every step.
+
+Reward terms follow Gymnasium's convention: ``info`` keys starting with ``reward_``, adding
+up to the reward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from metarl.task import Task
+
+try:  # MuJoCo is a dependency, but the guard also serves pure-Python envs.
+    import mujoco
+
+    _BAD_STATE_WARNINGS = (
+        int(mujoco.mjtWarning.mjWARN_BADQACC),
+        int(mujoco.mjtWarning.mjWARN_BADQPOS),
+        int(mujoco.mjtWarning.mjWARN_BADQVEL),
+    )
+    _MjData: type | None = mujoco.MjData
+except ImportError:  # pragma: no cover - mujoco is a hard dependency
+    _BAD_STATE_WARNINGS = ()
+    _MjData = None
+
+REWARD_TERM_PREFIX = "reward_"
+
+
+def reward_terms(info: dict[str, Any]) -> dict[str, float]:
+    """The reward terms reported in ``info`` (keys starting with ``reward_``)."""
+    return {k: v for k, v in info.items() if k.startswith(REWARD_TERM_PREFIX)}
+
+
+def _all_finite(x: Any) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(x, dtype=float))))
+
+
+class TaskGuard(gym.Wrapper):
+    """Checks actions, detects unstable physics and reports the task; see the module doc."""
+
+    def __init__(self, env: gym.Env, task: Task) -> None:
+        super().__init__(env)
+        self.task = task
+        self._step_index = 0
+        self._last_obs: Any = None
+        data = getattr(env.unwrapped, "data", None)
+        self._mj_data = data if _MjData is not None and isinstance(data, _MjData) else None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        if not _all_finite(obs):
+            raise RuntimeError(f"reset of {self.task!r} produced a non-finite observation")
+        self._step_index = 0
+        self._last_obs = obs
+        info["task"] = self.task
+        return obs, info
+
+    def _checked_action(self, action: Any) -> Any:
+        space = self.action_space
+        if not isinstance(space, gym.spaces.Box):
+            return action
+        arr = np.asarray(action, dtype=space.dtype)
+        if arr.shape != space.shape:
+            raise ValueError(
+                f"action of shape {arr.shape} given to {self.task!r}; expected {space.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"non-finite action {arr} at step {self._step_index} of {self.task!r}; "
+                f"actions must be finite (they are clipped to [{space.low}, {space.high}])"
+            )
+        return np.clip(arr, space.low, space.high)
+
+    def _clear_bad_state_warnings(self) -> None:
+        # MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a
+        # counter that was already 1 would hide a second event: clear before each step.
+        for w in _BAD_STATE_WARNINGS:
+            self._mj_data.warning[w].number = 0
+
+    def _physics_unstable(self) -> bool:
+        data = self._mj_data
+        if any(data.warning[w].number > 0 for w in _BAD_STATE_WARNINGS):
+            return True
+        return not (_all_finite(data.qpos) and _all_finite(data.qvel))
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        action = self._checked_action(action)
+        if self._mj_data is not None:
+            self._clear_bad_state_warnings()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        terms = reward_terms(info)
+        unstable = (
+            (self._mj_data is not None and self._physics_unstable())
+            or not _all_finite(obs)
+            or not _all_finite(reward)
+            or not all(_all_finite(v) for v in terms.values())
+        )
+        if unstable:
+            if not _all_finite(obs):
+                obs = self._last_obs
+            reward = 0.0
+            for k in terms:
+                info[k] = 0.0
+            terminated = True
+        info["sim_unstable"] = unstable
+        info["task"] = self.task
+        self._step_index += 1
+        self._last_obs = obs
+        return obs, reward, terminated, truncated, info
