@@ -21,6 +21,7 @@ from metarl.registry import (
     family_spec,
     load_entry_points,
     make_family,
+    register_bundled_families,
     register_family,
     unregister_family,
 )
@@ -50,12 +51,5 @@ __all__ = [
 ]
 
 
-def _register_bundled() -> None:
-    from metarl_envs import BUNDLED_FAMILIES
-
-    for family_id, entry_point in BUNDLED_FAMILIES.items():
-        register_family(family_id, entry_point)
-
-
-_register_bundled()
+register_bundled_families()
 load_entry_points()

@@ -203,6 +203,17 @@ def _make_gym_env(family_id: str, **kwargs: Any) -> gym.Env:
     return family.make_env(task, **{k: v for k, v in kwargs.items() if k not in names})
 
 
+def register_bundled_families() -> None:
+    """Register the families shipped in ``metarl_envs`` (lazily; called on ``import metarl``)."""
+    from metarl_envs import BUNDLED_FAMILIES
+
+    for family_id, entry_point in BUNDLED_FAMILIES.items():
+        if family_id not in _REGISTRY:
+            _register(
+                family_id, entry_point, override=False, defaults={}, source="metarl (bundled)"
+            )
+
+
 def load_entry_points() -> None:
     """Register the families that installed packages declare in the ``metarl.families``
     entry-point group. Called on ``import metarl``; imports none of their code.

@@ -45,7 +45,11 @@ class Parameter:
         if not self.name.isidentifier():
             raise ValueError(f"parameter name must be a Python identifier, got {self.name!r}")
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        object.__setattr__(self, "default", self.validate(self.default))
+        try:
+            default = self.validate(self.default)
+        except ValueError as err:
+            raise ValueError(f"invalid default for parameter {self.name!r}: {err}") from None
+        object.__setattr__(self, "default", default)
 
     @property
     def is_choice(self) -> bool:

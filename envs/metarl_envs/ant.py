@@ -107,7 +107,9 @@ class AntGoalEnv(_MAMLAntEnv):
         super().__init__(**kwargs)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
-        xy = self.data.body(self._main_body).xpos[:2]
+        # The torso's free joint holds its world position. (``data.xpos`` would lag one
+        # physics substep behind: MuJoCo computes kinematics before integrating.)
+        xy = self.data.qpos[:2]
         return {"reward_goal": -float(np.sum(np.abs(xy - self.goal))) + 4.0}
 
 
