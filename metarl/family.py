@@ -30,6 +30,9 @@ from gymnasium.wrappers import TimeLimit
 from metarl.env_guard import TaskGuard
 from metarl.task import Parameter, Task
 
+#: Names a parameter may not take: ``task.<name>`` would give the Task's own attribute.
+_TASK_ATTRIBUTES = frozenset(name for name in dir(Task) if not name.startswith("_"))
+
 #: Number of held-out test tasks the MAML protocol evaluates on.
 DEFAULT_TEST_TASKS = 40
 
@@ -79,6 +82,12 @@ class TaskFamily:
         names = [p.name for p in self.parameters]
         if len(set(names)) != len(names):
             raise TypeError(f"{type(self).__name__} has duplicate parameter names: {names}")
+        clashes = sorted(set(names) & _TASK_ATTRIBUTES)
+        if clashes:
+            raise TypeError(
+                f"{type(self).__name__}: parameter name(s) {clashes} would hide Task attributes "
+                f"of the same name; choose other names"
+            )
         self._params = {p.name: p for p in self.parameters}
         if not hasattr(self, "id"):
             self.id = type(self).__name__

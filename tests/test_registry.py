@@ -173,8 +173,15 @@ def test_family_definition_errors_are_clear():
         horizon = 5
         parameters = SlideFamily.parameters
 
+    class ClashingName(metarl.TaskFamily):
+        horizon = 5
+        parameters = (metarl.Parameter("values", "x", metarl.Uniform(0, 1), 0.5),)
+        env_class = SlideEnv
+
     with pytest.raises(TypeError, match="at least one Parameter"):
         NoParams()
+    with pytest.raises(TypeError, match=r"\['values'\] would hide Task attributes"):
+        ClashingName()
     with pytest.raises(TypeError, match="horizon >= 1"):
         NoHorizon()
     family = NoEnv()
