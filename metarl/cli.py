@@ -11,20 +11,10 @@ import sys
 from collections.abc import Sequence
 
 import metarl
-from metarl.family import TaskFamily
 
 
 def _family_line(family_id: str, width: int) -> str:
-    family = metarl.make_family(family_id)
-    params = "; ".join(_param_summary(family, p.name) for p in family.parameters)
-    return f"{family_id:<{width}}  horizon {family.horizon:<4d} {params}"
-
-
-def _param_summary(family: TaskFamily, name: str) -> str:
-    p = next(p for p in family.parameters if p.name == name)
-    shape = "" if p.is_choice or not p.shape else "[" + "x".join(map(str, p.shape)) + "]"
-    ood = f" (ood {p.ood.describe()})" if p.ood is not None else ""
-    return f"{p.name}{shape} {p.distribution.describe()}{ood}"
+    return f"{family_id:<{width}}  {metarl.make_family(family_id).describe()}"
 
 
 def _family_details(family_id: str) -> str:

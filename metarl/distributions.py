@@ -44,9 +44,6 @@ def _fmt(x: float) -> str:
 class Distribution(ABC):
     """Base class of a parameter distribution."""
 
-    #: True for distributions over a finite set of values (tasks can repeat across draws).
-    discrete: bool = False
-
     @abstractmethod
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
         """Draw one value of the given shape."""
@@ -166,7 +163,6 @@ class Choice(Distribution):
     """Uniform over a finite set of values (numbers, or tuples such as a set of leg indices)."""
 
     values: tuple[Any, ...]
-    discrete = True
 
     def __init__(self, values: Sequence[Any]) -> None:
         frozen = tuple(freeze(v) for v in values)

@@ -75,7 +75,13 @@ class TaskGuard(gym.Wrapper):
         space = self.action_space
         if not isinstance(space, gym.spaces.Box):
             return action
-        arr = np.asarray(action, dtype=space.dtype)
+        try:
+            arr = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"action {action!r} given to {self.task!r} is not numeric; expected an array "
+                f"of shape {space.shape}"
+            ) from None
         if arr.shape != space.shape:
             raise ValueError(
                 f"action of shape {arr.shape} given to {self.task!r}; expected {space.shape}"
@@ -85,7 +91,7 @@ class TaskGuard(gym.Wrapper):
                 f"non-finite action {arr} at step {self._step_index} of {self.task!r}; "
                 f"actions must be finite (they are clipped to [{space.low}, {space.high}])"
             )
-        return np.clip(arr, space.low, space.high)
+        return np.clip(arr, space.low, space.high).astype(space.dtype)
 
     def _clear_bad_state_warnings(self) -> None:
         # MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a

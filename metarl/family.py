@@ -105,9 +105,8 @@ class TaskFamily:
         return any(p.ood is not None for p in self.parameters)
 
     def describe(self) -> str:
-        """One line: id, horizon and each parameter with its range."""
-        params = "; ".join(f"{p.name}: {p.allowed()}" for p in self.parameters)
-        return f"{self.id}  horizon={self.horizon}  {params}"
+        """One line: horizon and each parameter with its range (``metarl families``)."""
+        return f"horizon {self.horizon:<4d} " + "; ".join(p.summary() for p in self.parameters)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r} horizon={self.horizon}>"

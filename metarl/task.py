@@ -63,6 +63,14 @@ class Parameter:
             text += f", or out-of-distribution {self.ood.describe()}"
         return text
 
+    def summary(self) -> str:
+        """One compact phrase: name, shape and ranges, e.g. ``mass_scale[7] 1.5^U(-3, 3)``."""
+        shape = (
+            "" if self.is_choice or not self.shape else "[" + "x".join(map(str, self.shape)) + "]"
+        )
+        ood = f" (ood {self.ood.describe()})" if self.ood is not None else ""
+        return f"{self.name}{shape} {self.distribution.describe()}{ood}"
+
     def sample(self, rng: np.random.Generator, ood: bool = False) -> Any:
         """Draw a canonical value from the training (or, with ``ood``, the OOD) distribution."""
         dist = self.ood if ood and self.ood is not None else self.distribution
@@ -77,6 +85,9 @@ class Parameter:
         """
         supports = [d for d in (self.distribution, self.ood) if d is not None]
         if self.is_choice:
+            bool_choices = any(isinstance(v, bool) for d in supports for v in d.values)
+            if isinstance(value, (bool, np.bool_)) and not bool_choices:
+                raise ValueError(f"{self.name} must be {self.allowed()}, got the bool {value!r}")
             if not any(d.contains(value) for d in supports):
                 raise ValueError(f"{self.name}={value!r} is not allowed: expected {self.allowed()}")
             return freeze(value)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import warnings
 
 import gymnasium as gym
@@ -298,3 +300,27 @@ def test_non_finite_observation_from_a_plain_env_is_caught():
     assert info["sim_unstable"] and terminated
     assert reward == 0.0 and info["reward_x"] == 0.0
     np.testing.assert_array_equal(obs, np.zeros(1))
+
+
+@pytest.mark.parametrize("family_id", BUNDLED_IDS)
+def test_pickled_and_copied_envs_keep_their_task(families, family_id):
+    """Copies (pickle, deepcopy) rebuild the env of the same task, not the default one."""
+    family = families[family_id]
+    task = some_tasks(family, 2)[-1]
+    assert task != family.default_task()
+    env = family.make_env(task).unwrapped
+    for copy_ in (pickle.loads(pickle.dumps(env)), copy.deepcopy(env)):
+        obs_a, rew_a, _ = _rollout(env, seed=4, steps=15)
+        obs_b, rew_b, _ = _rollout(copy_, seed=4, steps=15)
+        np.testing.assert_array_equal(obs_a, obs_b)
+        np.testing.assert_array_equal(rew_a, rew_b)
+
+
+def test_huge_finite_action_is_clipped_not_called_non_finite(families):
+    family = families["HalfCheetahVel-v0"]
+    env = family.make_env(family.default_task())
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.full(6, 1e300))  # overflows float32, but is finite
+    assert info["reward_ctrl"] == pytest.approx(-0.05 * 6)
+    with pytest.raises(ValueError, match="is not numeric"):
+        env.step(["a"] * 6)

@@ -119,6 +119,8 @@ def test_task_from_dict_rejects_unknown_keys_and_out_of_range_values(families):
     assert family.task_from_dict({}) == family.default_task()
     legs = families["AntCrippledLeg-v0"]
     assert legs.task_from_dict({"crippled_legs": [1, 3]}).crippled_legs == (1, 3)
+    with pytest.raises(ValueError, match="direction must be one of .*got the bool True"):
+        families["HalfCheetahDir-v0"].task_from_dict({"direction": True})
     with pytest.raises(ValueError, match=r"crippled_legs=\[4\] is not allowed: expected one of"):
         legs.task_from_dict({"crippled_legs": [4]})
     rand = families["HopperRandParams-v0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import EzPickle
 
 
 def summed(terms: dict[str, float]) -> tuple[float, dict[str, float]]:
@@ -21,6 +22,16 @@ class SummedReward:
     def _get_rew(self, *args: Any) -> tuple[float, dict[str, float]]:
         _, terms = super()._get_rew(*args)  # type: ignore[misc]
         return summed(terms)
+
+
+def record_init_args(env: Any, **kwargs: Any) -> None:
+    """Make pickling and ``copy.deepcopy`` rebuild ``env`` from these constructor keywords.
+
+    Gymnasium's v5 envs record their own constructor arguments for pickling (``EzPickle``);
+    a subclass with task parameters must record its own, or a copy would come back with
+    another task (or fail to build). Call at the end of the subclass's ``__init__``.
+    """
+    EzPickle.__init__(env, **kwargs)
 
 
 def finite_float(name: str, value: Any) -> float:

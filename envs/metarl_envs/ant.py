@@ -38,7 +38,7 @@ import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from metarl import Choice, Disk, Parameter, TaskFamily, Uniform
-from metarl_envs._mujoco import SummedReward, finite_float, summed
+from metarl_envs._mujoco import SummedReward, finite_float, record_init_args, summed
 
 HORIZON = 200
 #: MAML Ant cost weights (0.5 * 1e-2, 0.5 * 1e-3) and survive bonus.
@@ -79,6 +79,7 @@ class AntVelEnv(_MAMLAntEnv):
     def __init__(self, velocity: float = 1.5, **kwargs: Any) -> None:
         self.velocity = finite_float("velocity", velocity)
         super().__init__(**kwargs)
+        record_init_args(self, velocity=velocity, **kwargs)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         return {"reward_forward": -abs(x_velocity - self.velocity) + 1.0}
@@ -90,6 +91,7 @@ class AntDirEnv(_MAMLAntEnv):
     def __init__(self, direction: float = 1.0, **kwargs: Any) -> None:
         self.direction = finite_float("direction", direction)
         super().__init__(**kwargs)
+        record_init_args(self, direction=direction, **kwargs)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         return {"reward_forward": self.direction * x_velocity}
@@ -105,6 +107,7 @@ class AntGoalEnv(_MAMLAntEnv):
         self.goal = goal
         kwargs.setdefault("exclude_current_positions_from_observation", False)
         super().__init__(**kwargs)
+        record_init_args(self, goal=goal.tolist(), **kwargs)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         # The torso's free joint holds its world position. (``data.xpos`` would lag one
@@ -136,6 +139,7 @@ class AntCrippledLegEnv(SummedReward, AntEnv):
                 self._action_mask[joint_of_actuator.index(name)] = 0.0
                 body = model.jnt_bodyid[model.joint(name).id]
                 model.geom_rgba[model.geom_bodyid == body] = CRIPPLED_COLOR
+        record_init_args(self, crippled_legs=legs, **kwargs)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         return super().step(np.asarray(action) * self._action_mask)

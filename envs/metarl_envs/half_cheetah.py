@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl import Choice, Parameter, TaskFamily, Uniform
-from metarl_envs._mujoco import finite_float, summed
+from metarl_envs._mujoco import finite_float, record_init_args, summed
 
 #: Control-cost weight of the MAML HalfCheetah tasks (0.5 * 1e-1 in the authors' code).
 MAML_CTRL_COST_WEIGHT = 0.05
@@ -39,6 +39,7 @@ class HalfCheetahVelEnv(HalfCheetahEnv):
     ) -> None:
         self.velocity = finite_float("velocity", velocity)
         super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+        record_init_args(self, velocity=velocity, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         return summed(
@@ -57,6 +58,7 @@ class HalfCheetahDirEnv(HalfCheetahEnv):
     ) -> None:
         self.direction = finite_float("direction", direction)
         super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+        record_init_args(self, direction=direction, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         return summed(

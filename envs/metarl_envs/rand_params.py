@@ -34,7 +34,7 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv, expand_model_path
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
 from metarl import LogUniform, Parameter, TaskFamily
-from metarl_envs._mujoco import SummedReward
+from metarl_envs._mujoco import SummedReward, record_init_args
 
 HORIZON = 200
 RAND_PARAMS = ("body_mass", "body_inertia", "dof_damping", "geom_friction")
@@ -95,8 +95,8 @@ class RandParamsMixin:
             if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
                 raise ValueError(f"{field}_scale must be finite and > 0")
             target *= scale
-        self.scales = {f: s for f, s in given.items() if s is not None}
         mujoco.mj_setConst(model, self.data)  # type: ignore[attr-defined]
+        record_init_args(self, **{f"{f}_scale": s for f, s in given.items()}, **kwargs)
 
 
 class HalfCheetahRandParamsEnv(RandParamsMixin, SummedReward, HalfCheetahEnv):
