@@ -1,0 +1,173 @@
+"""A Gaussian MLP policy whose forward takes an explicit parameter dict.
+
+Meta-learning needs many versions of one network: the meta-parameters, and per task an
+adapted copy ``theta - lr * grad`` that keeps its autograd graph for the second-order
+meta-gradient. Here an adapted copy is just another ``dict[str, Tensor]`` with the same keys
+as ``policy.named_parameters()``, evaluated with ``torch.func.functional_call``; nothing is
+copied through PyTorch internals. A *list* of such dicts (one per task) is evaluated in one
+batched call with ``torch.func.vmap``: the sampler's single forward per time step.
+
+The action distribution is a diagonal Gaussian with a state-independent, learned log
+standard deviation, as in the MAML and ProMP policies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+Params = Mapping[str, torch.Tensor]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class GaussianMLPPolicy(nn.Module):
+    """Diagonal-Gaussian policy: an MLP for the mean and a learned, state-independent log-std.
+
+    Args:
+        obs_dim: size of a (flat) observation.
+        act_dim: size of an action.
+        hidden_sizes: widths of the hidden layers (``(64, 64)`` as in MAML).
+        activation: one of ``tanh`` (default, as in MAML), ``relu``, ``elu``, ``gelu``, ``silu``.
+        init_std: initial standard deviation of every action dimension.
+
+    Weights are Xavier-uniform and biases zero at construction, as in the MAML policies.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        init_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.obs_dim = _positive_int("obs_dim", obs_dim)
+        self.act_dim = _positive_int("act_dim", act_dim)
+        self.hidden_sizes = tuple(_positive_int("hidden size", h) for h in hidden_sizes)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
+            raise ValueError(f"init_std must be a finite number > 0, got {init_std!r}")
+        self.activation = activation
+        self.init_std = float(init_std)
+        layers: list[nn.Module] = []
+        sizes = (self.obs_dim, *self.hidden_sizes)
+        for n_in, n_out in itertools.pairwise(sizes):
+            layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(sizes[-1], self.act_dim))
+        self.mean_net = nn.Sequential(*layers)
+        self.log_std = nn.Parameter(torch.full((self.act_dim,), math.log(self.init_std)))
+        for module in self.mean_net:
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ parameters
+    def params(self) -> dict[str, torch.Tensor]:
+        """The meta-parameters as a dict (the tensors themselves, not copies)."""
+        return dict(self.named_parameters())
+
+    def check_params(self, params: Params) -> None:
+        """Raise ``ValueError`` unless ``params`` has exactly this policy's names and shapes."""
+        own = {name: p.shape for name, p in self.named_parameters()}
+        if not isinstance(params, Mapping):
+            raise ValueError(f"params must be a dict of tensors, got {type(params).__name__}")
+        missing, extra = sorted(set(own) - set(params)), sorted(set(params) - set(own))
+        if missing or extra:
+            raise ValueError(
+                f"params do not match the policy: missing {missing}, unexpected {extra}"
+            )
+        for name, shape in own.items():
+            if tuple(params[name].shape) != tuple(shape):
+                raise ValueError(
+                    f"params[{name!r}] has shape {tuple(params[name].shape)}, "
+                    f"expected {tuple(shape)}"
+                )
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``[..., act_dim]`` and log-std ``[act_dim]`` under the module's own parameters."""
+        return self.mean_net(obs), self.log_std
+
+    def _check_obs(self, obs: torch.Tensor) -> None:
+        if not isinstance(obs, torch.Tensor):
+            raise ValueError(f"obs must be a torch.Tensor, got {type(obs).__name__}")
+        if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs must have shape [..., {self.obs_dim}], got {tuple(obs.shape)}")
+
+    def mean_and_log_std(
+        self, obs: torch.Tensor, params: Params | Sequence[Params] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std of the action distribution.
+
+        ``params`` is ``None`` (the module's parameters), one dict, or a list of dicts, one per
+        task: then ``obs`` is ``[tasks, ..., obs_dim]`` and every task is evaluated under its
+        own parameters in one vectorised call; the log-std comes back as ``[tasks, act_dim]``.
+        """
+        self._check_obs(obs)
+        if params is None:
+            return self(obs)
+        if isinstance(params, Mapping):
+            self.check_params(params)
+            return torch.func.functional_call(self, dict(params), (obs,))
+        params = list(params)
+        if not params:
+            raise ValueError("params is an empty list; give one dict per task")
+        if obs.ndim < 2 or obs.shape[0] != len(params):
+            raise ValueError(
+                f"with one params dict per task, obs must be [tasks={len(params)}, ..., "
+                f"{self.obs_dim}], got {tuple(obs.shape)}"
+            )
+        for p in params:
+            self.check_params(p)
+        stacked = {name: torch.stack([p[name] for p in params]) for name in params[0]}
+
+        def one_task(task_params: dict[str, torch.Tensor], task_obs: torch.Tensor):
+            return torch.func.functional_call(self, task_params, (task_obs,))
+
+        return torch.func.vmap(one_task)(stacked, obs)
+
+    def distribution(
+        self, obs: torch.Tensor, params: Params | Sequence[Params] | None = None
+    ) -> Independent:
+        """The action distribution (diagonal Gaussian, event shape ``[act_dim]``)."""
+        mean, log_std = self.mean_and_log_std(obs, params)
+        if log_std.ndim == 2 and mean.ndim > 2:  # per-task log-std: broadcast over batch dims
+            log_std = log_std.reshape(log_std.shape[0], *([1] * (mean.ndim - 2)), -1)
+        return Independent(Normal(mean, log_std.exp().expand_as(mean)), 1)
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: torch.Tensor,
+        params: Params | Sequence[Params] | None = None,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Actions for ``obs``: the mean if ``deterministic``, else a sample drawn with
+        ``generator`` (for reproducible sampling) or torch's global generator."""
+        dist = self.distribution(obs, params)
+        mean = dist.base_dist.loc
+        if deterministic:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return mean + dist.base_dist.scale * noise
