@@ -137,8 +137,8 @@ def main() -> None:
     )
 
     print(
-        f"{fid}: frame_skip={_model(fid)[1]}, {cores} cores, {n} episodes x {steps} steps, "
-        "zero control, every episode from a reset"
+        f"{fid}: frame_skip={env.unwrapped.frame_skip}, {cores} cores, "
+        f"{n} episodes x {steps} steps, zero control, every episode from a reset"
     )
     limit = rows[0][1]
     for name, rate in rows:
