@@ -17,6 +17,7 @@ up to the reward.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -27,14 +28,14 @@ from metarl.task import Task
 try:  # MuJoCo is a dependency, but the guard also serves pure-Python envs.
     import mujoco
 
-    _BAD_STATE_WARNINGS = (
+    _BAD_STATE_WARNINGS = [
         int(mujoco.mjtWarning.mjWARN_BADQACC),
         int(mujoco.mjtWarning.mjWARN_BADQPOS),
         int(mujoco.mjtWarning.mjWARN_BADQVEL),
-    )
+    ]
     _MjData: type | None = mujoco.MjData
 except ImportError:  # pragma: no cover - mujoco is a hard dependency
-    _BAD_STATE_WARNINGS = ()
+    _BAD_STATE_WARNINGS = []
     _MjData = None
 
 REWARD_TERM_PREFIX = "reward_"
@@ -46,7 +47,15 @@ def reward_terms(info: dict[str, Any]) -> dict[str, float]:
 
 
 def _all_finite(x: Any) -> bool:
-    return bool(np.all(np.isfinite(np.asarray(x, dtype=float))))
+    """Whether every element of ``x`` is finite.
+
+    Checked through the sum (one fast reduction; this runs several times per env step): a NaN
+    or infinity makes the sum non-finite. Finite values whose sum overflows (beyond ~1e308)
+    also count as non-finite, which only flags a state that has already blown up.
+    """
+    if isinstance(x, (float, int)):
+        return math.isfinite(x)
+    return math.isfinite(np.add.reduce(np.asarray(x, dtype=np.float64), axis=None))
 
 
 class TaskGuard(gym.Wrapper):
@@ -59,6 +68,8 @@ class TaskGuard(gym.Wrapper):
         self._last_obs: Any = None
         data = getattr(env.unwrapped, "data", None)
         self._mj_data = data if _MjData is not None and isinstance(data, _MjData) else None
+        # A live view of MuJoCo's warning counters (one array read instead of three lookups).
+        self._warning_counts = self._mj_data.warning.number if self._mj_data is not None else None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -86,7 +97,7 @@ class TaskGuard(gym.Wrapper):
             raise ValueError(
                 f"action of shape {arr.shape} given to {self.task!r}; expected {space.shape}"
             )
-        if not np.all(np.isfinite(arr)):
+        if not _all_finite(arr):
             raise ValueError(
                 f"non-finite action {arr} at step {self._step_index} of {self.task!r}; "
                 f"actions must be finite (they are clipped to [{space.low}, {space.high}])"
@@ -96,12 +107,11 @@ class TaskGuard(gym.Wrapper):
     def _clear_bad_state_warnings(self) -> None:
         # MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a
         # counter that was already 1 would hide a second event: clear before each step.
-        for w in _BAD_STATE_WARNINGS:
-            self._mj_data.warning[w].number = 0
+        self._warning_counts[_BAD_STATE_WARNINGS] = 0
 
     def _physics_unstable(self) -> bool:
         data = self._mj_data
-        if any(data.warning[w].number > 0 for w in _BAD_STATE_WARNINGS):
+        if self._warning_counts[_BAD_STATE_WARNINGS].any():
             return True
         return not (_all_finite(data.qpos) and _all_finite(data.qvel))
 
@@ -115,7 +125,7 @@ class TaskGuard(gym.Wrapper):
             (self._mj_data is not None and self._physics_unstable())
             or not _all_finite(obs)
             or not _all_finite(reward)
-            or not all(_all_finite(v) for v in terms.values())
+            or not _all_finite(sum(terms.values(), 0.0))
         )
         if unstable:
             if not _all_finite(obs):
