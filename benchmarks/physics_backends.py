@@ -36,7 +36,7 @@ def _model(family_id: str) -> tuple[mujoco.MjModel, int]:
     return env.model, env.frame_skip
 
 
-def _episodes(family_id: str, n_envs: int, n_episodes: int, steps: int) -> float:
+def run_episodes(family_id: str, n_envs: int, n_episodes: int, steps: int) -> float:
     """Seconds to run ``n_episodes`` episodes of ``steps`` env steps on each of ``n_envs``
     MjData, stepped round-robin, each episode from a reset, with zero control."""
     model, frame_skip = _model(family_id)
@@ -54,7 +54,7 @@ def _episodes(family_id: str, n_envs: int, n_episodes: int, steps: int) -> float
 def _worker(args: tuple[str, int, int, int], barrier, out) -> None:
     _model(args[0])  # build (and import) before the clock starts
     barrier.wait()
-    out.put(_episodes(*args))
+    out.put(run_episodes(*args))
 
 
 def _in_processes(jobs: list[tuple[str, int, int, int]]) -> float:
@@ -102,13 +102,13 @@ def main() -> None:
     rows = [
         (
             "physics limit: 1 MjData, 1 core, x cores (issue's definition)",
-            total * cores / _episodes(fid, 1, n, steps),
+            total * cores / run_episodes(fid, 1, n, steps),
         ),
         (
             "  the same loop in every core at once (measured)",
             total * cores / _in_processes([(fid, 1, n, steps)] * cores),
         ),
-        (f"{n} MjData round-robin, 1 process", total / _episodes(fid, n, 1, steps)),
+        (f"{n} MjData round-robin, 1 process", total / run_episodes(fid, n, 1, steps)),
         (
             f"{n} MjData over {cores} processes",
             total / _in_processes([(fid, k, 1, steps) for k in split]),

@@ -25,6 +25,7 @@ from metarl.registry import (
     register_family,
     unregister_family,
 )
+from metarl.sampling import EpisodeBatch, Sampler
 from metarl.task import Parameter, Task
 
 __version__ = "0.1.0.dev0"
@@ -34,8 +35,10 @@ __all__ = [
     "Choice",
     "Disk",
     "Distribution",
+    "EpisodeBatch",
     "LogUniform",
     "Parameter",
+    "Sampler",
     "Task",
     "TaskFamily",
     "TaskGuard",

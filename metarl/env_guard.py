@@ -58,6 +58,27 @@ def _all_finite(x: Any) -> bool:
     return math.isfinite(np.add.reduce(np.asarray(x, dtype=np.float64), axis=None))
 
 
+def bad_state_counts(data: Any) -> np.ndarray | None:
+    """A live view of MuJoCo's warning counters of ``data`` (None if not an ``MjData``)."""
+    return data.warning.number if _MjData is not None and isinstance(data, _MjData) else None
+
+
+def clear_bad_state_warnings(counts: np.ndarray) -> None:
+    """Zero the bad-state counters before a step.
+
+    MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a counter
+    that was already 1 would hide a second event.
+    """
+    counts[_BAD_STATE_WARNINGS] = 0
+
+
+def mujoco_unstable(data: Any, counts: np.ndarray) -> bool:
+    """Whether the last step raised a bad-state warning or left a non-finite state."""
+    if counts[_BAD_STATE_WARNINGS].any():
+        return True
+    return not (_all_finite(data.qpos) and _all_finite(data.qvel))
+
+
 class TaskGuard(gym.Wrapper):
     """Checks actions, detects unstable physics and reports the task; see the module doc."""
 
@@ -67,9 +88,10 @@ class TaskGuard(gym.Wrapper):
         self._step_index = 0
         self._last_obs: Any = None
         data = getattr(env.unwrapped, "data", None)
-        self._mj_data = data if _MjData is not None and isinstance(data, _MjData) else None
-        # A live view of MuJoCo's warning counters (one array read instead of three lookups).
-        self._warning_counts = self._mj_data.warning.number if self._mj_data is not None else None
+        #: MuJoCo's warning counters of the env's ``MjData`` (None if it has none).
+        self.warning_counts = bad_state_counts(data)
+        #: The env's ``MjData`` (None if it has none).
+        self.mj_data = data if self.warning_counts is not None else None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -104,25 +126,14 @@ class TaskGuard(gym.Wrapper):
             )
         return np.clip(arr, space.low, space.high).astype(space.dtype)
 
-    def _clear_bad_state_warnings(self) -> None:
-        # MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a
-        # counter that was already 1 would hide a second event: clear before each step.
-        self._warning_counts[_BAD_STATE_WARNINGS] = 0
-
-    def _physics_unstable(self) -> bool:
-        data = self._mj_data
-        if self._warning_counts[_BAD_STATE_WARNINGS].any():
-            return True
-        return not (_all_finite(data.qpos) and _all_finite(data.qvel))
-
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         action = self._checked_action(action)
-        if self._mj_data is not None:
-            self._clear_bad_state_warnings()
+        if self.mj_data is not None:
+            clear_bad_state_warnings(self.warning_counts)
         obs, reward, terminated, truncated, info = self.env.step(action)
         terms = reward_terms(info)
         unstable = (
-            (self._mj_data is not None and self._physics_unstable())
+            (self.mj_data is not None and mujoco_unstable(self.mj_data, self.warning_counts))
             or not _all_finite(obs)
             or not _all_finite(reward)
             or not _all_finite(sum(terms.values(), 0.0))
@@ -139,3 +150,13 @@ class TaskGuard(gym.Wrapper):
         self._step_index += 1
         self._last_obs = obs
         return obs, reward, terminated, truncated, info
+
+
+def guard_of(env: gym.Env) -> TaskGuard:
+    """The :class:`TaskGuard` inside an env built by a family's ``make_env``."""
+    inner = env
+    while not isinstance(inner, TaskGuard):
+        if not isinstance(inner, gym.Wrapper):
+            raise ValueError(f"{env!r} was not built by a family's make_env (no TaskGuard)")
+        inner = inner.env
+    return inner

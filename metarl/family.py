@@ -14,6 +14,12 @@ Everything else (sampling, fixed held-out sets, validation, JSON round trips, th
 wrapper, the horizon) comes from this base class. Override :meth:`create_env` instead of
 setting ``env_class`` when building the env needs more than the task's keywords, and
 :meth:`sample_task` when parameters must be drawn jointly.
+
+Optionally, the env class may define ``set_task(**params)``, switching a built env to another
+task of the family in place (same keywords as the constructor). The sampler then reuses envs
+across tasks instead of building new ones (a MuJoCo env takes milliseconds to build, and a
+meta-training iteration needs hundreds). After ``set_task(**task)`` the env must behave exactly
+as ``create_env(task)`` would.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
-from metarl.env_guard import TaskGuard
+from metarl.env_guard import TaskGuard, guard_of
 from metarl.task import Parameter, Task
 
 #: Names a parameter may not take: ``task.<name>`` would give the Task's own attribute.
@@ -198,6 +204,18 @@ class TaskFamily:
         if self.env_class is None:
             raise TypeError(f"{type(self).__name__} must set env_class or override create_env")
         return self.env_class(**task.to_dict(), **env_kwargs)
+
+    def retask_env(self, env: gym.Env, task: Task) -> bool:
+        """Switch ``env`` (built by :meth:`make_env`) to ``task`` in place, if its env class
+        defines ``set_task``; returns False, leaving ``env`` untouched, if it does not."""
+        task = self._check_own(task)
+        set_task = getattr(env.unwrapped, "set_task", None)
+        guard = guard_of(env)
+        if set_task is None:
+            return False
+        set_task(**task.to_dict())
+        guard.task = task
+        return True
 
     def make_env(self, task: Task, **env_kwargs: Any) -> gym.Env:
         """The env of ``task``, ready to use: episodes end at :attr:`horizon`, actions are

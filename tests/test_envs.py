@@ -317,3 +317,39 @@ def test_huge_finite_action_is_clipped_not_called_non_finite(families):
     assert info["reward_ctrl"] == pytest.approx(-0.05 * 6)
     with pytest.raises(ValueError, match="is not numeric"):
         env.step(["a"] * 6)
+
+
+@pytest.mark.parametrize("family_id", BUNDLED_IDS)
+def test_retasked_env_behaves_as_a_new_env_of_the_task(families, family_id):
+    """``family.retask_env`` (how the sampler reuses envs) gives exactly the env that
+    ``make_env`` builds for the new task, including the model, rewards and terms, and copies of
+    it keep the new task."""
+    family = families[family_id]
+    first, second = some_tasks(family, 2)
+    env = family.make_env(first)
+    _rollout(env, seed=1, steps=5)
+    assert family.retask_env(env, second)
+    assert env.env.task == second
+    fresh = family.make_env(second)
+    if hasattr(fresh.unwrapped, "model"):
+        for field in ("body_mass", "body_inertia", "dof_damping", "geom_friction", "geom_rgba"):
+            np.testing.assert_array_equal(
+                getattr(env.unwrapped.model, field), getattr(fresh.unwrapped.model, field)
+            )
+    obs_a, rew_a, infos_a = _rollout(env, seed=3, steps=40)
+    obs_b, rew_b, infos_b = _rollout(fresh, seed=3, steps=40)
+    np.testing.assert_array_equal(obs_a, obs_b)
+    np.testing.assert_array_equal(rew_a, rew_b)
+    assert [metarl.reward_terms(i) for i in infos_a] == [metarl.reward_terms(i) for i in infos_b]
+    assert pickle.loads(pickle.dumps(env)).env.task == second
+    obs_c, _, _ = _rollout(pickle.loads(pickle.dumps(env.unwrapped)), seed=3, steps=40)
+    np.testing.assert_array_equal(obs_c, obs_b)
+
+
+def test_retask_rejects_foreign_tasks_and_bad_values(families):
+    family = families["HalfCheetahVel-v0"]
+    env = family.make_env(family.default_task())
+    with pytest.raises(ValueError, match="belongs to family AntVel-v0"):
+        family.retask_env(env, families["AntVel-v0"].default_task())
+    with pytest.raises(ValueError, match="velocity must be finite"):
+        env.unwrapped.set_task(velocity=float("nan"))

@@ -1,17 +1,43 @@
-"""Helpers shared by the bundled MuJoCo families (built on Gymnasium's v5 envs)."""
+"""Helpers shared by the bundled families (most built on Gymnasium's v5 MuJoCo envs)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import mujoco
 import numpy as np
 from gymnasium.utils import EzPickle
+
+#: Compiled models by XML path, for :class:`CachedModel`.
+_COMPILED: dict[str, mujoco.MjModel] = {}
 
 
 def summed(terms: dict[str, float]) -> tuple[float, dict[str, float]]:
     """``(reward, terms)`` with the reward the exact float sum of the terms, in order."""
     terms = {k: float(v) for k, v in terms.items()}
     return float(sum(terms.values())), terms
+
+
+class CachedModel:
+    """Mixin for a Gymnasium ``MujocoEnv``: compile each XML file once per process and give
+    every env its own copy of the compiled model.
+
+    Copying takes about a tenth of the compile time (the sampler builds hundreds of envs), and
+    MuJoCo's compiler warnings (e.g. the deprecated ``settotalmass`` in Gymnasium's
+    ``half_cheetah.xml``) print once per process instead of once per env. Each env owns its
+    copy, so changing one env's model (RandParams) leaves the others alone.
+    """
+
+    def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        path = self.fullpath  # type: ignore[attr-defined]
+        if path not in _COMPILED:
+            _COMPILED[path] = mujoco.MjModel.from_xml_path(path)
+        model = copy.copy(_COMPILED[path])
+        # As Gymnasium does: only grow the offscreen framebuffer to the requested size.
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)  # type: ignore[attr-defined]
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)  # type: ignore[attr-defined]
+        return model, mujoco.MjData(model)
 
 
 class SummedReward:
@@ -34,6 +60,13 @@ def record_init_args(env: Any, **kwargs: Any) -> None:
     EzPickle.__init__(env, **kwargs)
 
 
+def update_init_args(env: Any, **kwargs: Any) -> None:
+    """After ``set_task``: make pickling and copies rebuild the env with its new task."""
+    recorded = getattr(env, "_ezpickle_kwargs", None)
+    if recorded is not None:
+        recorded.update(kwargs)
+
+
 def finite_float(name: str, value: Any) -> float:
     """``value`` as a float, or a ``ValueError`` naming the env argument."""
     try:
@@ -42,4 +75,12 @@ def finite_float(name: str, value: Any) -> float:
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def goal_array(goal: Any) -> np.ndarray:
+    """``goal`` as a float array of 2 finite numbers, or a ``ValueError``."""
+    out = np.asarray(goal, dtype=np.float64)
+    if out.shape != (2,) or not np.all(np.isfinite(out)):
+        raise ValueError(f"goal must be 2 finite numbers, got {goal!r}")
     return out

@@ -38,7 +38,15 @@ import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from metarl import Choice, Disk, Parameter, TaskFamily, Uniform
-from metarl_envs._mujoco import SummedReward, finite_float, record_init_args, summed
+from metarl_envs._mujoco import (
+    CachedModel,
+    SummedReward,
+    finite_float,
+    goal_array,
+    record_init_args,
+    summed,
+    update_init_args,
+)
 
 HORIZON = 200
 #: MAML Ant cost weights (0.5 * 1e-2, 0.5 * 1e-3) and survive bonus.
@@ -49,7 +57,7 @@ NUM_LEGS = 4
 CRIPPLED_COLOR = np.array([1.0, 0.0, 0.0, 1.0])
 
 
-class _MAMLAntEnv(AntEnv, abc.ABC):
+class _MAMLAntEnv(CachedModel, AntEnv, abc.ABC):
     """Ant-v5 with the MAML cost weights; subclasses give the task term."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -77,9 +85,14 @@ class AntVelEnv(_MAMLAntEnv):
     """Ant rewarded for running forward at ``velocity`` (m/s)."""
 
     def __init__(self, velocity: float = 1.5, **kwargs: Any) -> None:
-        self.velocity = finite_float("velocity", velocity)
+        self.set_task(velocity)
         super().__init__(**kwargs)
         record_init_args(self, velocity=velocity, **kwargs)
+
+    def set_task(self, velocity: float) -> None:
+        """Switch to another target velocity (the sampler reuses envs this way)."""
+        self.velocity = finite_float("velocity", velocity)
+        update_init_args(self, velocity=velocity)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         return {"reward_forward": -abs(x_velocity - self.velocity) + 1.0}
@@ -89,9 +102,14 @@ class AntDirEnv(_MAMLAntEnv):
     """Ant rewarded for running in ``direction`` along x (+1 forward, -1 backward)."""
 
     def __init__(self, direction: float = 1.0, **kwargs: Any) -> None:
-        self.direction = finite_float("direction", direction)
+        self.set_task(direction)
         super().__init__(**kwargs)
         record_init_args(self, direction=direction, **kwargs)
+
+    def set_task(self, direction: float) -> None:
+        """Switch to another running direction (the sampler reuses envs this way)."""
+        self.direction = finite_float("direction", direction)
+        update_init_args(self, direction=direction)
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         return {"reward_forward": self.direction * x_velocity}
@@ -101,13 +119,15 @@ class AntGoalEnv(_MAMLAntEnv):
     """Ant rewarded for reaching ``goal`` (x, y) in the plane."""
 
     def __init__(self, goal: Any = (0.0, 0.0), **kwargs: Any) -> None:
-        goal = np.asarray(goal, dtype=np.float64)
-        if goal.shape != (2,) or not np.all(np.isfinite(goal)):
-            raise ValueError(f"goal must be 2 finite numbers, got {goal!r}")
-        self.goal = goal
+        self.set_task(goal)
         kwargs.setdefault("exclude_current_positions_from_observation", False)
         super().__init__(**kwargs)
-        record_init_args(self, goal=goal.tolist(), **kwargs)
+        record_init_args(self, goal=self.goal.tolist(), **kwargs)
+
+    def set_task(self, goal: Any) -> None:
+        """Switch to another goal (the sampler reuses envs this way)."""
+        self.goal = goal_array(goal)
+        update_init_args(self, goal=self.goal.tolist())
 
     def _task_terms(self, x_velocity: float) -> dict[str, float]:
         # The torso's free joint holds its world position. (``data.xpos`` would lag one
@@ -116,10 +136,17 @@ class AntGoalEnv(_MAMLAntEnv):
         return {"reward_goal": -float(np.sum(np.abs(xy - self.goal))) + 4.0}
 
 
-class AntCrippledLegEnv(SummedReward, AntEnv):
+class AntCrippledLegEnv(CachedModel, SummedReward, AntEnv):
     """Ant-v5 whose legs in ``crippled_legs`` (indices 0-3) have their actuators disabled."""
 
     def __init__(self, crippled_legs: Any = (0,), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._nominal_rgba = self.model.geom_rgba.copy()
+        self.set_task(crippled_legs)
+        record_init_args(self, crippled_legs=self.crippled_legs, **kwargs)
+
+    def set_task(self, crippled_legs: Any) -> None:
+        """Disable another set of legs (the sampler reuses envs this way)."""
         try:
             legs = tuple(sorted({int(leg) for leg in crippled_legs}))
         except (TypeError, ValueError):
@@ -129,17 +156,17 @@ class AntCrippledLegEnv(SummedReward, AntEnv):
         if any(leg not in range(NUM_LEGS) for leg in legs):
             raise ValueError(f"crippled_legs must hold leg indices 0-3, got {crippled_legs!r}")
         self.crippled_legs = legs
-        super().__init__(**kwargs)
         model = self.model
         joint_of_actuator = [model.joint(model.actuator_trnid[i, 0]).name for i in range(model.nu)]
         self._action_mask = np.ones(model.nu)
+        model.geom_rgba[:] = self._nominal_rgba
         for leg in legs:
             joints = (f"hip_{leg + 1}", f"ankle_{leg + 1}")
             for name in joints:
                 self._action_mask[joint_of_actuator.index(name)] = 0.0
                 body = model.jnt_bodyid[model.joint(name).id]
                 model.geom_rgba[model.geom_bodyid == body] = CRIPPLED_COLOR
-        record_init_args(self, crippled_legs=legs, **kwargs)
+        update_init_args(self, crippled_legs=legs)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         return super().step(np.asarray(action) * self._action_mask)

@@ -24,22 +24,33 @@ import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl import Choice, Parameter, TaskFamily, Uniform
-from metarl_envs._mujoco import finite_float, record_init_args, summed
+from metarl_envs._mujoco import (
+    CachedModel,
+    finite_float,
+    record_init_args,
+    summed,
+    update_init_args,
+)
 
 #: Control-cost weight of the MAML HalfCheetah tasks (0.5 * 1e-1 in the authors' code).
 MAML_CTRL_COST_WEIGHT = 0.05
 HORIZON = 200
 
 
-class HalfCheetahVelEnv(HalfCheetahEnv):
+class HalfCheetahVelEnv(CachedModel, HalfCheetahEnv):
     """HalfCheetah rewarded for running at ``velocity`` (m/s)."""
 
     def __init__(
         self, velocity: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any
     ) -> None:
-        self.velocity = finite_float("velocity", velocity)
+        self.set_task(velocity)
         super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
         record_init_args(self, velocity=velocity, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+
+    def set_task(self, velocity: float) -> None:
+        """Switch to another target velocity (the sampler reuses envs this way)."""
+        self.velocity = finite_float("velocity", velocity)
+        update_init_args(self, velocity=velocity)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         return summed(
@@ -50,15 +61,20 @@ class HalfCheetahVelEnv(HalfCheetahEnv):
         )
 
 
-class HalfCheetahDirEnv(HalfCheetahEnv):
+class HalfCheetahDirEnv(CachedModel, HalfCheetahEnv):
     """HalfCheetah rewarded for running in ``direction`` (+1 forward, -1 backward)."""
 
     def __init__(
         self, direction: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any
     ) -> None:
-        self.direction = finite_float("direction", direction)
+        self.set_task(direction)
         super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
         record_init_args(self, direction=direction, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+
+    def set_task(self, direction: float) -> None:
+        """Switch to another running direction (the sampler reuses envs this way)."""
+        self.direction = finite_float("direction", direction)
+        update_init_args(self, direction=direction)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, float]]:
         return summed(

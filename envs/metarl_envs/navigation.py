@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from metarl import Parameter, TaskFamily, Uniform
+from metarl_envs._mujoco import goal_array
 
 GOAL_TOLERANCE = 0.01
 MAX_SPEED = 0.1
@@ -32,13 +33,14 @@ class Navigation2DEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, goal: Any = (0.0, 0.0)) -> None:
-        goal = np.asarray(goal, dtype=np.float64)
-        if goal.shape != (2,) or not np.all(np.isfinite(goal)):
-            raise ValueError(f"goal must be 2 finite numbers, got {goal!r}")
-        self.goal = goal
+        self.set_task(goal)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
         self._position = np.zeros(2, dtype=np.float64)
+
+    def set_task(self, goal: Any) -> None:
+        """Switch to another goal (the sampler reuses envs this way)."""
+        self.goal = goal_array(goal)
 
     def _obs(self) -> np.ndarray:
         return self._position.astype(np.float32)

@@ -34,7 +34,7 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv, expand_model_path
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
 from metarl import LogUniform, Parameter, TaskFamily
-from metarl_envs._mujoco import SummedReward, record_init_args
+from metarl_envs._mujoco import CachedModel, SummedReward, record_init_args, update_init_args
 
 HORIZON = 200
 RAND_PARAMS = ("body_mass", "body_inertia", "dof_damping", "geom_friction")
@@ -76,38 +76,56 @@ class RandParamsMixin:
     ) -> None:
         super().__init__(**kwargs)
         model: mujoco.MjModel = self.model  # type: ignore[attr-defined]
+        self._nominal = {field: _field_view(model, field).copy() for field in RAND_PARAMS}
+        self.set_task(body_mass_scale, body_inertia_scale, dof_damping_scale, geom_friction_scale)
+        record_init_args(self, **self._scales, **kwargs)
+
+    def set_task(
+        self,
+        body_mass_scale: Any = None,
+        body_inertia_scale: Any = None,
+        dof_damping_scale: Any = None,
+        geom_friction_scale: Any = None,
+    ) -> None:
+        """Rescale the nominal model by new multipliers (the sampler reuses envs this way)."""
+        model: mujoco.MjModel = self.model  # type: ignore[attr-defined]
         given = {
             "body_mass": body_mass_scale,
             "body_inertia": body_inertia_scale,
             "dof_damping": dof_damping_scale,
             "geom_friction": geom_friction_scale,
         }
+        scales = {}
         for field, scale in given.items():
+            nominal = self._nominal[field]
             if scale is None:
+                scales[field] = np.ones(nominal.shape)
                 continue
-            target = _field_view(model, field)
             scale = np.asarray(scale, dtype=np.float64)
-            if scale.shape != target.shape:
+            if scale.shape != nominal.shape:
                 raise ValueError(
-                    f"{field}_scale must have shape {target.shape} for this robot, "
+                    f"{field}_scale must have shape {nominal.shape} for this robot, "
                     f"got {scale.shape}"
                 )
             if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
                 raise ValueError(f"{field}_scale must be finite and > 0")
-            target *= scale
+            scales[field] = scale
+        for field, scale in scales.items():
+            _field_view(model, field)[:] = self._nominal[field] * scale
         mujoco.mj_setConst(model, self.data)  # type: ignore[attr-defined]
-        record_init_args(self, **{f"{f}_scale": s for f, s in given.items()}, **kwargs)
+        self._scales = {f"{f}_scale": given[f] for f in RAND_PARAMS}
+        update_init_args(self, **self._scales)
 
 
-class HalfCheetahRandParamsEnv(RandParamsMixin, SummedReward, HalfCheetahEnv):
+class HalfCheetahRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, HalfCheetahEnv):
     """Gymnasium HalfCheetah-v5 with scaled mass, inertia, damping and friction."""
 
 
-class HopperRandParamsEnv(RandParamsMixin, SummedReward, HopperEnv):
+class HopperRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, HopperEnv):
     """Gymnasium Hopper-v5 with scaled mass, inertia, damping and friction."""
 
 
-class Walker2dRandParamsEnv(RandParamsMixin, SummedReward, Walker2dEnv):
+class Walker2dRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, Walker2dEnv):
     """Gymnasium Walker2d-v5 with scaled mass, inertia, damping and friction."""
 
 

@@ -139,12 +139,23 @@ class GaussianMLPPolicy(nn.Module):
             )
         for p in params:
             self.check_params(p)
-        stacked = {name: torch.stack([p[name] for p in params]) for name in params[0]}
+        return self.mean_and_log_std_stacked(obs, self.stack_params(params))
+
+    @staticmethod
+    def stack_params(params: Sequence[Params]) -> dict[str, torch.Tensor]:
+        """One dict per task -> one dict of tensors with a leading task axis."""
+        return {name: torch.stack([p[name] for p in params]) for name in params[0]}
+
+    def mean_and_log_std_stacked(
+        self, obs: torch.Tensor, stacked: Params
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`mean_and_log_std` with a list of dicts, given them already stacked by
+        :meth:`stack_params` (the sampler stacks once per call, not once per time step)."""
 
         def one_task(task_params: dict[str, torch.Tensor], task_obs: torch.Tensor):
             return torch.func.functional_call(self, task_params, (task_obs,))
 
-        return torch.func.vmap(one_task)(stacked, obs)
+        return torch.func.vmap(one_task)(dict(stacked), obs)
 
     def distribution(
         self, obs: torch.Tensor, params: Params | Sequence[Params] | None = None

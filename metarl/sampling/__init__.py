@@ -1,0 +1,7 @@
+"""Batched multi-task sampling: :class:`Sampler` and the :class:`EpisodeBatch` it returns."""
+
+from metarl.sampling.episode_batch import EpisodeBatch
+from metarl.sampling.sampler import Sampler, default_num_workers
+from metarl.sampling.workers import WorkerError
+
+__all__ = ["EpisodeBatch", "Sampler", "WorkerError", "default_num_workers"]

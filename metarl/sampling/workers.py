@@ -1,0 +1,189 @@
+"""Where the envs run: in the sampler's process, or in worker processes (one per core).
+
+Why processes: a MuJoCo step releases the GIL only inside C, and the per-env Python around it
+(the Gymnasium step, the reward, the guard) holds it, so threads do not scale;
+``mujoco.rollout``'s native threads do, but return only the state, not what the task envs compute
+(``benchmarks/physics_backends.py`` measured both; see experiments/RESULTS.md). Each worker
+steps a contiguous share of the episode slots; the sampler sends actions and gets arrays back
+through a pipe, once per time step.
+
+Workers are started with ``spawn`` (safe with PyTorch's threads, and the same on every OS), so
+the family must pickle: families registered from importable modules do; a family class
+defined inside a function does not (use ``num_workers=0`` for those).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing as mp
+import signal
+import traceback
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from metarl.family import TaskFamily
+from metarl.sampling.env_slots import EnvSlots
+from metarl.task import Task
+
+#: Seconds between liveness checks while waiting for a worker.
+_POLL_SECONDS = 1.0
+#: Seconds ``close()`` waits for a worker to exit before terminating it.
+_JOIN_SECONDS = 10.0
+
+
+class WorkerError(RuntimeError):
+    """A sampler worker process died or could not be reached."""
+
+
+def _worker_main(conn: Connection, family: TaskFamily, obs_dim: int, act_dim: int) -> None:
+    """A worker's loop: serve ``reset``/``step``/``close`` requests on ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    slots = EnvSlots(family, obs_dim, act_dim)
+    conn.send(("ok", "ready", None))
+    try:
+        while True:
+            command, payload = conn.recv()
+            if command == "close":
+                break
+            try:
+                result = getattr(slots, command)(*payload)
+            except Exception as err:  # sent to the parent, which re-raises it
+                conn.send(("error", _picklable(err), traceback.format_exc()))
+            else:
+                conn.send(("ok", result, None))
+    except (EOFError, KeyboardInterrupt):  # the parent went away
+        pass
+    finally:
+        slots.close()
+        conn.close()
+
+
+def _picklable(err: Exception) -> Exception:
+    """``err`` if it survives a pickle round trip (to re-raise it as is), else a RuntimeError."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
+    return err
+
+
+class InProcessWorkers:
+    """All envs stepped in the sampler's own process (``num_workers=0``): no processes, no
+    pickling; the easiest to debug, and what a family that does not pickle needs."""
+
+    num_workers = 0
+
+    def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int) -> None:
+        self._slots = EnvSlots(family, obs_dim, act_dim)
+
+    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
+        return self._slots.reset(tasks, seeds)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        return self._slots.step(actions)
+
+    def close(self) -> None:
+        self._slots.close()
+
+
+class ProcessWorkers:
+    """``num_workers`` processes, each stepping a contiguous share of the episode slots."""
+
+    def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int, num_workers: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.num_workers = num_workers
+        self._conns: list[Connection] = []
+        self._procs: list[mp.process.BaseProcess] = []
+        self._shares: list[slice] = []
+        try:
+            for i in range(num_workers):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(
+                    target=_worker_main,
+                    args=(child, family, obs_dim, act_dim),
+                    name=f"metarl-sampler-{i}",
+                    daemon=True,  # never outlive the sampler's process
+                )
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+            for i in range(num_workers):
+                self._recv(i)  # each worker says "ready" once it has imported everything
+        except WorkerError as err:
+            self.close()
+            raise WorkerError(
+                f"{err}. The sampler's workers could not start. Workers are started with "
+                f"'spawn', which imports your main module again: in a script, create the "
+                f'Sampler under `if __name__ == "__main__":`; a family class must be '
+                f"importable (not defined inside a function), or use num_workers=0"
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _recv(self, i: int) -> Any:
+        conn, proc = self._conns[i], self._procs[i]
+        while not conn.poll(_POLL_SECONDS):
+            if not proc.is_alive():
+                raise WorkerError(
+                    f"sampler worker {i} (pid {proc.pid}) died with exit code {proc.exitcode}"
+                )
+        try:
+            status, value, trace = conn.recv()
+        except (EOFError, OSError):
+            proc.join(_JOIN_SECONDS)
+            raise WorkerError(
+                f"sampler worker {i} (pid {proc.pid}) closed its connection (exit code "
+                f"{proc.exitcode})"
+            ) from None
+        if status == "error":
+            value.add_note(f"raised in sampler worker {i}; its traceback:\n{trace}")
+            raise value
+        return value
+
+    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
+        """Send every worker its request, then collect every reply (so they run at once)."""
+        for conn, payload in zip(self._conns, payloads, strict=True):
+            conn.send((command, payload))
+        # Receive from all before raising, so no reply is left in a pipe for the next call.
+        replies, first_error = [], None
+        for i in range(len(self._conns)):
+            try:
+                replies.append(self._recv(i))
+            except WorkerError:
+                raise
+            except Exception as err:
+                first_error = first_error or err
+        if first_error is not None:
+            raise first_error
+        return replies
+
+    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
+        bounds = np.linspace(0, len(tasks), self.num_workers + 1).round().astype(int)
+        self._shares = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        payloads = [(list(tasks[s]), list(seeds[s])) for s in self._shares]
+        return np.concatenate(self._call("reset", payloads))
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        replies = self._call("step", [(actions[s],) for s in self._shares])
+        return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
+
+    def close(self) -> None:
+        for conn in self._conns:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                conn.send(("close", None))
+        for proc in self._procs:
+            proc.join(_JOIN_SECONDS)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(_JOIN_SECONDS)
+        for conn in self._conns:
+            conn.close()
+        self._conns, self._procs = [], []

@@ -1,0 +1,53 @@
+"""A tiny family for the sampler tests, importable so that worker processes can unpickle it.
+
+``Flaky-v0``: a point on a line moving by its action, rewarded by its position. A task can
+make the episode's physics "blow up" (NaN observation and reward) at step ``blow_at``, end
+in a terminal state at step ``end_at``, or raise an exception at step ``raise_at`` (-1: never).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+import metarl
+
+
+class FlakyEnv(gym.Env):
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, blow_at: int = -1, end_at: int = -1, raise_at: int = -1) -> None:
+        self.blow_at, self.end_at, self.raise_at = int(blow_at), int(end_at), int(raise_at)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.x = 0, float(self.np_random.uniform(-1, 1))
+        return np.array([self.x, 0.0]), {}
+
+    def step(self, action):
+        if self.t == self.raise_at:
+            raise RuntimeError(f"FlakyEnv raised at step {self.t} as asked")
+        self.x += float(action[0])
+        reward = self.x
+        obs = np.array([self.x, float(self.t)])
+        if self.t == self.blow_at:
+            obs[:], reward = np.nan, float("nan")
+        self.t += 1
+        return obs, reward, self.t - 1 == self.end_at, False, {"reward_position": reward}
+
+
+class FlakyFamily(metarl.TaskFamily):
+    """A point on a line that can blow up, terminate or raise on a given step."""
+
+    id = "Flaky-v0"
+    horizon = 10
+    parameters = (
+        metarl.Parameter("blow_at", "step whose physics goes NaN", metarl.Uniform(-1.0, 100.0), -1),
+        metarl.Parameter("end_at", "step that terminates", metarl.Uniform(-1.0, 100.0), -1),
+        metarl.Parameter("raise_at", "step that raises", metarl.Uniform(-1.0, 100.0), -1),
+    )
+    env_class = FlakyEnv
