@@ -36,17 +36,26 @@ def _model(family_id: str) -> tuple[mujoco.MjModel, int]:
     return env.model, env.frame_skip
 
 
-def run_episodes(family_id: str, n_envs: int, n_episodes: int, steps: int) -> float:
+def run_episodes(
+    family_id: str, n_envs: int, n_episodes: int, steps: int, random_control: bool = False
+) -> float:
     """Seconds to run ``n_episodes`` episodes of ``steps`` env steps on each of ``n_envs``
-    MjData, stepped round-robin, each episode from a reset, with zero control."""
+    MjData, stepped round-robin, each episode from a reset, with zero control or (with
+    ``random_control``) the controls of an untrained policy: N(0, 1), clipped to the
+    actuators' range, drawn before the clock starts."""
     model, frame_skip = _model(family_id)
     datas = [mujoco.MjData(model) for _ in range(n_envs)]
+    controls = np.zeros((steps, model.nu))
+    if random_control:
+        low, high = model.actuator_ctrlrange.T
+        controls = np.clip(np.random.default_rng(0).normal(size=controls.shape), low, high)
     start = time.perf_counter()
     for _ in range(n_episodes):
         for d in datas:
             mujoco.mj_resetData(model, d)
-        for _ in range(steps):
+        for control in controls:
             for d in datas:
+                d.ctrl[:] = control
                 mujoco.mj_step(model, d, nstep=frame_skip)
     return time.perf_counter() - start
 

@@ -4,17 +4,20 @@ For each family, in one run on this machine, prints env steps per second of:
 
 1. ``metarl.Sampler`` sampling ``--tasks`` x ``--episodes`` episodes of the family's horizon
    (MAML's HalfCheetah setting: 40 x 20 x 200), with the default policy (64x64 tanh), new
-   tasks every call as in meta-training; timed after one warm-up call;
+   tasks every call as in meta-training; timed after one warm-up call that builds the envs;
 2. Stable-Baselines3 ``PPO.collect_rollouts`` (MlpPolicy, also 64x64 tanh) over a
-   ``DummyVecEnv`` of the same envs (``family.make_env``, one env per task), collecting the same
-   number of env steps;
-3. the physics limit: a bare ``mujoco.mj_step`` loop on one ``MjData`` (zero control, episodes
-   of the horizon from a reset), on one core, times the number of cores;
+   ``DummyVecEnv`` of the same envs (``family.make_env``, one env per task), collecting one
+   horizon of steps from every env per run;
+3. the physics limit: a bare ``mujoco.mj_step`` loop on one ``MjData`` (episodes of the
+   horizon from a reset, driven by N(0, 1) controls clipped to the actuator range, as from an
+   untrained policy), on one core, times the number of cores;
 
-and the ratios sampler / SB3 and sampler / limit. Usage::
+and the ratios sampler / SB3 and sampler / limit. Each is run ``--repeats`` times and the best
+run is kept (the usual defence against a noisy machine: noise only ever slows a run down).
+Usage::
 
     python benchmarks/sampler.py [--families HalfCheetahVel-v0 AntVel-v0] [--tasks 40]
-        [--episodes 20] [--calls 2] [--workers N]
+        [--episodes 20] [--repeats 3] [--workers N]
 """
 
 from __future__ import annotations
@@ -31,42 +34,49 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import metarl
 
 
-def sampler_rate(family_id: str, tasks: int, episodes: int, calls: int, workers: int | None):
-    """Env steps/s of ``Sampler.sample`` (after a warm-up call that builds the envs)."""
+def sampler_rates(family_id: str, tasks: int, episodes: int, repeats: int, workers: int | None):
+    """Env steps/s of each of ``repeats`` ``Sampler.sample`` calls, each on new tasks (after a
+    warm-up call that builds the envs), and the number of workers used."""
     rng = np.random.default_rng(0)
     with metarl.Sampler(family_id, num_workers=workers, seed=0) as sampler:
         family = sampler.family
         sampler.sample(family.sample_tasks(tasks, rng), None, episodes)
-        steps, seconds = 0, 0.0
-        for _ in range(calls):
+        rates = []
+        for _ in range(repeats):
             batch_tasks = family.sample_tasks(tasks, rng)
             start = time.perf_counter()
             batch = sampler.sample(batch_tasks, None, episodes)
-            seconds += time.perf_counter() - start
-            steps += batch.num_env_steps
-        return steps / seconds, sampler.num_workers
+            rates.append(batch.num_env_steps / (time.perf_counter() - start))
+        return rates, sampler.num_workers
 
 
-def sb3_rate(family_id: str, tasks: int, total_steps: int) -> float:
-    """Env steps/s of SB3 PPO's ``collect_rollouts`` on a DummyVecEnv of one env per task."""
+def sb3_rates(family_id: str, tasks: int, repeats: int) -> list[float]:
+    """Env steps/s of SB3 PPO's ``collect_rollouts`` on a DummyVecEnv of one env per task,
+    each repeat collecting one horizon of steps from every env."""
     family = metarl.make_family(family_id)
     task_list = family.sample_tasks(tasks, np.random.default_rng(0))
     venv = DummyVecEnv([lambda t=t: family.make_env(t) for t in task_list])
-    n_steps = max(1, total_steps // tasks)
+    n_steps = family.horizon
     model = PPO("MlpPolicy", venv, n_steps=n_steps, batch_size=n_steps * tasks, device="cpu")
-    _, callback = model._setup_learn(total_timesteps=n_steps * tasks)
+    _, callback = model._setup_learn(total_timesteps=n_steps * tasks * repeats)
     callback.on_training_start(locals(), globals())
-    start = time.perf_counter()
-    model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=n_steps)
-    rate = n_steps * tasks / (time.perf_counter() - start)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=n_steps)
+        rates.append(n_steps * tasks / (time.perf_counter() - start))
     venv.close()
-    return rate
+    return rates
 
 
-def physics_limit(family_id: str, cores: int, episodes: int = 20) -> float:
-    """A bare ``mj_step`` loop on one MjData, one core, times ``cores`` (env steps/s)."""
+def physics_limits(family_id: str, cores: int, repeats: int, episodes: int = 20) -> list[float]:
+    """A bare ``mj_step`` loop on one MjData, one core, times ``cores`` (env steps/s), driven
+    by the controls of an untrained policy (as the sampler's and SB3's envs are)."""
     horizon = metarl.make_family(family_id).horizon
-    return episodes * horizon * cores / run_episodes(family_id, 1, episodes, horizon)
+    return [
+        episodes * horizon * cores / run_episodes(family_id, 1, episodes, horizon, True)
+        for _ in range(repeats)
+    ]
 
 
 def main() -> None:
@@ -74,25 +84,30 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["HalfCheetahVel-v0", "AntVel-v0"])
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--calls", type=int, default=2, help="timed sampler calls")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each; best kept")
     parser.add_argument("--workers", type=int, default=None, help="default: every core")
     args = parser.parse_args()
     torch.manual_seed(0)
     cores = metarl.sampling.default_num_workers()
-    print(f"{cores} cores; torch threads {torch.get_num_threads()}")
+    print(f"{cores} cores; best of {args.repeats} runs of each (the machine is shared and noisy)")
     for fid in args.families:
-        rate, workers = sampler_rate(fid, args.tasks, args.episodes, args.calls, args.workers)
+        rates, workers = sampler_rates(fid, args.tasks, args.episodes, args.repeats, args.workers)
+        sb3 = sb3_rates(fid, args.tasks, args.repeats)
+        limits = physics_limits(fid, cores, args.repeats)
+        rate, sb3_best, limit = max(rates), max(sb3), max(limits)
         horizon = metarl.make_family(fid).horizon
-        sb3 = sb3_rate(fid, args.tasks, args.tasks * args.episodes * horizon)
-        limit = physics_limit(fid, cores)
         print(
             f"{fid}: {args.tasks} tasks x {args.episodes} episodes x {horizon} steps, "
             f"{workers} workers"
         )
-        print(f"  metarl Sampler                      {rate:>9.0f} env steps/s")
-        print(f"  SB3 PPO.collect_rollouts (DummyVecEnv) {sb3:>6.0f} env steps/s")
-        print(f"  physics limit (mj_step x {cores} cores)    {limit:>6.0f} env steps/s")
-        print(f"  sampler / SB3 = {rate / sb3:.2f}   sampler / limit = {rate / limit:.2f}")
+        for name, values in (
+            ("metarl Sampler", rates),
+            ("SB3 PPO.collect_rollouts (DummyVecEnv)", sb3),
+            (f"physics limit (mj_step x {cores} cores)", limits),
+        ):
+            runs = ", ".join(f"{v:.0f}" for v in values)
+            print(f"  {name:<40} {max(values):>8.0f} env steps/s   (runs: {runs})")
+        print(f"  sampler / SB3 = {rate / sb3_best:.2f}   sampler / limit = {rate / limit:.2f}")
 
 
 if __name__ == "__main__":
