@@ -113,7 +113,7 @@ class EnvSlots:
             k = int(np.flatnonzero(~np.isfinite(self._obs).all(axis=1))[0])
             raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
         self._active = np.ones(n, dtype=bool)
-        return self._obs.copy()
+        return self._obs  # never written in place: step() builds a new array
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Step every slot whose episode is still running with its row of ``actions``.
@@ -151,7 +151,7 @@ class EnvSlots:
         terminated |= unstable
         self._obs = new_obs
         self._active &= ~(terminated | truncated)
-        return new_obs.copy(), rewards, terminated, truncated, unstable
+        return new_obs, rewards, terminated, truncated, unstable
 
     def close(self) -> None:
         for env in self.envs:

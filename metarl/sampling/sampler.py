@@ -226,9 +226,7 @@ class Sampler:
         if params is None:
             return {k: v.detach() for k, v in self.policy.params().items()}
         if isinstance(params, Mapping):
-            self.policy.check_params(params)
-            _check_finite(params, "params")
-            return {k: v.detach() for k, v in params.items()}
+            return self._checked(params, "params")
         if not isinstance(params, Sequence):
             raise ValueError(
                 f"params must be a dict of tensors or a list of them, got {type(params).__name__}"
@@ -238,15 +236,16 @@ class Sampler:
                 f"{len(params)} parameter dicts given for {num_tasks} tasks; give one per task "
                 f"(or a single dict for all)"
             )
-        out = []
-        for i, p in enumerate(params):
-            try:
-                self.policy.check_params(p)
-            except ValueError as err:
-                raise ValueError(f"params[{i}]: {err}") from None
-            _check_finite(p, f"params[{i}]")
-            out.append({k: v.detach() for k, v in p.items()})
-        return out
+        return [self._checked(p, f"params[{i}]") for i, p in enumerate(params)]
+
+    def _checked(self, params: Params, name: str) -> Params:
+        """``params`` detached, after checking names, shapes and finiteness."""
+        try:
+            self.policy.check_params(params)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        _check_finite(params, name)
+        return {k: v.detach() for k, v in params.items()}
 
     @torch.no_grad()
     def _run(
@@ -274,7 +273,8 @@ class Sampler:
         else:
 
             def forward(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                mean, log_std = policy.mean_and_log_std(obs, params)
+                # params were checked once per call; the policy's forward takes them as is.
+                mean, log_std = torch.func.functional_call(policy, params, (obs,))
                 return mean, log_std.exp().expand_as(mean)
 
         shape = (n_tasks, episodes, horizon)
