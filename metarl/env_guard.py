@@ -28,14 +28,15 @@ from metarl.task import Task
 try:  # MuJoCo is a dependency, but the guard also serves pure-Python envs.
     import mujoco
 
-    _BAD_STATE_WARNINGS = [
+    #: MuJoCo's bad-state warnings, after each of which MuJoCo resets the state.
+    BAD_STATE_WARNINGS = [
         int(mujoco.mjtWarning.mjWARN_BADQACC),
         int(mujoco.mjtWarning.mjWARN_BADQPOS),
         int(mujoco.mjtWarning.mjWARN_BADQVEL),
     ]
     _MjData: type | None = mujoco.MjData
 except ImportError:  # pragma: no cover - mujoco is a hard dependency
-    _BAD_STATE_WARNINGS = []
+    BAD_STATE_WARNINGS = []
     _MjData = None
 
 REWARD_TERM_PREFIX = "reward_"
@@ -69,12 +70,17 @@ def clear_bad_state_warnings(counts: np.ndarray) -> None:
     MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a counter
     that was already 1 would hide a second event.
     """
-    counts[_BAD_STATE_WARNINGS] = 0
+    counts[BAD_STATE_WARNINGS] = 0
+
+
+def bad_state_warned(counts: np.ndarray) -> bool:
+    """Whether a bad-state warning was counted since :func:`clear_bad_state_warnings`."""
+    return bool(counts[BAD_STATE_WARNINGS].any())
 
 
 def mujoco_unstable(data: Any, counts: np.ndarray) -> bool:
     """Whether the last step raised a bad-state warning or left a non-finite state."""
-    if counts[_BAD_STATE_WARNINGS].any():
+    if bad_state_warned(counts):
         return True
     return not (_all_finite(data.qpos) and _all_finite(data.qvel))
 

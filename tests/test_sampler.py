@@ -154,12 +154,13 @@ def test_rewards_follow_the_task_parameter():
 # ---------------------------------------------------------------------------- determinism
 
 
-def test_same_seed_same_batch_whatever_the_number_of_workers():
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_same_seed_same_batch_whatever_the_number_of_workers(vectorized):
     family = metarl.make_family("HalfCheetahVel-v0", horizon=20)
     tasks = family.sample_tasks(3, np.random.default_rng(3))
     batches = []
     for workers in (0, 1, 2):
-        with make_sampler(family, num_workers=workers, seed=11) as sampler:
+        with make_sampler(family, workers, seed=11, vectorized=vectorized) as sampler:
             params = sampler.policy.params()
             first = sampler.sample(tasks, params, 5)
             second = sampler.sample(tasks[::-1], params, 5)
@@ -234,26 +235,30 @@ def test_unstable_episodes_are_masked_not_fed_as_nan():
     assert batch.lengths[2].tolist() == [7, 7] and torch.all(batch.mask[2, :, 7:] == 0)
 
 
-def test_mujoco_blow_up_inside_the_sampler_is_masked():
-    """Real MuJoCo instability (a huge velocity): the guard's rule applies in the sampler."""
-    family = short("HalfCheetahVel-v0", horizon=10)
-    with make_sampler(family) as sampler:
+@pytest.mark.parametrize("vectorized", [False, True])
+@pytest.mark.parametrize("family_id", ["HalfCheetahVel-v0", "AntVel-v0"])
+def test_mujoco_blow_up_inside_the_sampler_is_masked(family_id, vectorized):
+    """Real MuJoCo instability (a huge velocity): the guard's rule applies in the sampler,
+    whether the envs are stepped one by one or vectorized (HalfCheetah through MuJoCo's
+    batch, Ant through threads over the envs' own MjData)."""
+    family = short(family_id, horizon=10)
+    with make_sampler(family, vectorized=vectorized) as sampler:
         tasks = family.sample_tasks(2, np.random.default_rng(0))
-        sampler.sample(tasks, None, 1)  # builds the envs
-        slots = sampler._workers._slots
-        original = slots.reset
+        sampler.sample(tasks, None, 1)  # builds the envs; the next call reuses them
+        env = sampler._workers._slots.envs[1].unwrapped
+        reset_model = env.reset_model
 
-        def poisoned_reset(tasks_, seeds):
-            obs = original(tasks_, seeds)
-            slots.envs[1].unwrapped.data.qvel[:] = 1e30
+        def poisoned_reset_model():
+            obs = reset_model()
+            env.data.qvel[:] = 1e30
             return obs
 
-        slots.reset = poisoned_reset
+        env.reset_model = poisoned_reset_model
         batch = sampler.sample(tasks, None, 1)
     assert batch.sim_unstable.tolist() == [[False], [True]]
     assert batch.lengths[1, 0] == 1 and torch.all(batch.mask[1] == 0)
     assert torch.isfinite(batch.observations).all() and torch.isfinite(batch.rewards).all()
-    assert batch.lengths[0, 0] == 10
+    assert batch.lengths[0, 0] == 10 or batch.terminated[0, 0]
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -47,6 +47,7 @@ from metarl_envs._mujoco import (
     summed,
     update_init_args,
 )
+from metarl_envs._vector import AntStep
 
 HORIZON = 200
 #: MAML Ant cost weights (0.5 * 1e-2, 0.5 * 1e-3) and survive bonus.
@@ -81,8 +82,62 @@ class _MAMLAntEnv(CachedModel, AntEnv, abc.ABC):
         )
 
 
+class AntVelStep(AntStep):
+    """:class:`AntVelEnv`'s step for a batch of envs (the sampler's fast path)."""
+
+    same_model = True  # the task changes the reward only
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.velocity = self.per_env("velocity")
+
+    def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
+        return [-np.abs(x_velocity - self.velocity[rows]) + 1.0, *costs, survive]
+
+
+class AntDirStep(AntStep):
+    """:class:`AntDirEnv`'s step for a batch of envs (the sampler's fast path)."""
+
+    same_model = True  # the task changes the reward only
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.direction = self.per_env("direction")
+
+    def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
+        return [self.direction[rows] * x_velocity, *costs, survive]
+
+
+class AntGoalStep(AntStep):
+    """:class:`AntGoalEnv`'s step for a batch of envs (the sampler's fast path)."""
+
+    same_model = True  # the task changes the reward only
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.goal = self.per_env("goal")
+
+    def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
+        xy = after["qpos"][:, :2]
+        return [-np.sum(np.abs(xy - self.goal[rows]), axis=1) + 4.0, *costs, survive]
+
+
+class AntCrippledLegStep(AntStep):
+    """:class:`AntCrippledLegEnv`'s step for a batch of envs (the sampler's fast path).
+    (Its models differ only in colours, but ``same_model`` stays False: the envs' own.)"""
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.action_mask = self.per_env("_action_mask")
+
+    def controls(self, rows: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        return np.asarray(actions) * self.action_mask[rows]
+
+
 class AntVelEnv(_MAMLAntEnv):
     """Ant rewarded for running forward at ``velocity`` (m/s)."""
+
+    vector_step = AntVelStep
 
     def __init__(self, velocity: float = 1.5, **kwargs: Any) -> None:
         self.set_task(velocity)
@@ -101,6 +156,8 @@ class AntVelEnv(_MAMLAntEnv):
 class AntDirEnv(_MAMLAntEnv):
     """Ant rewarded for running in ``direction`` along x (+1 forward, -1 backward)."""
 
+    vector_step = AntDirStep
+
     def __init__(self, direction: float = 1.0, **kwargs: Any) -> None:
         self.set_task(direction)
         super().__init__(**kwargs)
@@ -117,6 +174,8 @@ class AntDirEnv(_MAMLAntEnv):
 
 class AntGoalEnv(_MAMLAntEnv):
     """Ant rewarded for reaching ``goal`` (x, y) in the plane."""
+
+    vector_step = AntGoalStep
 
     def __init__(self, goal: Any = (0.0, 0.0), **kwargs: Any) -> None:
         self.set_task(goal)
@@ -138,6 +197,8 @@ class AntGoalEnv(_MAMLAntEnv):
 
 class AntCrippledLegEnv(CachedModel, SummedReward, AntEnv):
     """Ant-v5 whose legs in ``crippled_legs`` (indices 0-3) have their actuators disabled."""
+
+    vector_step = AntCrippledLegStep
 
     def __init__(self, crippled_legs: Any = (0,), **kwargs: Any) -> None:
         super().__init__(**kwargs)

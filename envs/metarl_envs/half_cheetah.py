@@ -31,14 +31,43 @@ from metarl_envs._mujoco import (
     summed,
     update_init_args,
 )
+from metarl_envs._vector import HalfCheetahStep
 
 #: Control-cost weight of the MAML HalfCheetah tasks (0.5 * 1e-1 in the authors' code).
 MAML_CTRL_COST_WEIGHT = 0.05
 HORIZON = 200
 
 
+class HalfCheetahVelStep(HalfCheetahStep):
+    """:class:`HalfCheetahVelEnv`'s step for a batch of envs (the sampler's fast path)."""
+
+    same_model = True  # the task changes the reward only
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.velocity = self.per_env("velocity")
+
+    def terms(self, rows: Any, x_velocity: Any, ctrl: Any, after: Any) -> list[np.ndarray]:
+        return [-np.abs(x_velocity - self.velocity[rows]), ctrl]
+
+
+class HalfCheetahDirStep(HalfCheetahStep):
+    """:class:`HalfCheetahDirEnv`'s step for a batch of envs (the sampler's fast path)."""
+
+    same_model = True  # the task changes the reward only
+
+    def __init__(self, envs: Any) -> None:
+        super().__init__(envs)
+        self.direction = self.per_env("direction")
+
+    def terms(self, rows: Any, x_velocity: Any, ctrl: Any, after: Any) -> list[np.ndarray]:
+        return [self.direction[rows] * x_velocity, ctrl]
+
+
 class HalfCheetahVelEnv(CachedModel, HalfCheetahEnv):
     """HalfCheetah rewarded for running at ``velocity`` (m/s)."""
+
+    vector_step = HalfCheetahVelStep
 
     def __init__(
         self, velocity: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any
@@ -63,6 +92,8 @@ class HalfCheetahVelEnv(CachedModel, HalfCheetahEnv):
 
 class HalfCheetahDirEnv(CachedModel, HalfCheetahEnv):
     """HalfCheetah rewarded for running in ``direction`` (+1 forward, -1 backward)."""
+
+    vector_step = HalfCheetahDirStep
 
     def __init__(
         self, direction: float = 1.0, ctrl_cost_weight: float = MAML_CTRL_COST_WEIGHT, **kwargs: Any

@@ -35,6 +35,7 @@ from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
 from metarl import LogUniform, Parameter, TaskFamily
 from metarl_envs._mujoco import CachedModel, SummedReward, record_init_args, update_init_args
+from metarl_envs._vector import HalfCheetahStep, HopperStep, Walker2dStep
 
 HORIZON = 200
 RAND_PARAMS = ("body_mass", "body_inertia", "dof_damping", "geom_friction")
@@ -120,13 +121,19 @@ class RandParamsMixin:
 class HalfCheetahRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, HalfCheetahEnv):
     """Gymnasium HalfCheetah-v5 with scaled mass, inertia, damping and friction."""
 
+    vector_step = HalfCheetahStep  # the model differs, the step does not
+
 
 class HopperRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, HopperEnv):
     """Gymnasium Hopper-v5 with scaled mass, inertia, damping and friction."""
 
+    vector_step = HopperStep  # the model differs, the step does not
+
 
 class Walker2dRandParamsEnv(RandParamsMixin, CachedModel, SummedReward, Walker2dEnv):
     """Gymnasium Walker2d-v5 with scaled mass, inertia, damping and friction."""
+
+    vector_step = Walker2dStep  # the model differs, the step does not
 
 
 class _RandParamsFamily(TaskFamily):

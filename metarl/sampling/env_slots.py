@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +23,7 @@ import numpy as np
 
 from metarl.env_guard import clear_bad_state_warnings, guard_of, mujoco_unstable
 from metarl.family import TaskFamily
+from metarl.sampling.vector_step import VectorStepper, vector_step_of
 from metarl.task import Task
 
 
@@ -35,15 +37,34 @@ class EnvSlots:
     goes unstable ends there, with reward 0 and its last finite observation, flagged in
     ``sim_unstable``. The replay tests check the two agree step for step.
 
+    With ``vectorized=True`` the envs' own ``step`` is bypassed: their class's
+    :class:`~metarl.sampling.VectorStep` steps them all at once, on ``num_threads`` threads
+    (see :mod:`metarl.sampling.vector_step`); the results are the same to the bit.
+
     Args:
         family: the task family every env belongs to.
         obs_dim: size of the (flattened) observation, checked on every env.
         act_dim: size of an action, checked on every env.
+        vectorized: step the envs through their class's VectorStep.
+        num_threads: threads stepping the physics when vectorized (0 or 1: the calling
+            thread).
     """
 
-    def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int) -> None:
+    def __init__(
+        self,
+        family: TaskFamily,
+        obs_dim: int,
+        act_dim: int,
+        *,
+        vectorized: bool = False,
+        num_threads: int = 0,
+    ) -> None:
         self.family = family
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.vectorized = vectorized
+        self.num_threads = num_threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._stepper: VectorStepper | None = None
         self.envs: list[gym.Env] = []
         self.tasks: list[Task] = []
         self._inner: list[gym.Env] = []
@@ -90,6 +111,21 @@ class EnvSlots:
         self._low = np.array([s.low for s in spaces], dtype=np.float64).reshape(-1, self.act_dim)
         self._high = np.array([s.high for s in spaces], dtype=np.float64).reshape(-1, self.act_dim)
         self._dtype = spaces[0].dtype if spaces else np.float32
+        if self.vectorized and self.envs:
+            step = vector_step_of(self.envs[0])
+            if step is None:
+                raise ValueError(
+                    f"{self.family.id}: {type(self.envs[0].unwrapped).__name__} names no "
+                    f"vector_step, so its envs cannot be stepped vectorized"
+                )
+            unwrapped = [env.unwrapped for env in self.envs]
+            self._stepper = VectorStepper(unwrapped, step, self.num_threads, self._thread_pool)
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        """The threads stepping envs' own MjData when vectorized (made on first use)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="metarl-physics")
+        return self._pool
 
     def _new_env(self, task: Task) -> gym.Env:
         env = self.family.make_env(task)
@@ -112,6 +148,8 @@ class EnvSlots:
         if not np.isfinite(self._obs).all():
             k = int(np.flatnonzero(~np.isfinite(self._obs).all(axis=1))[0])
             raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
+        if self._stepper is not None:
+            self._stepper.gather_all()
         self._active = np.ones(n, dtype=bool)
         return self._obs  # never written in place: step() builds a new array
 
@@ -133,15 +171,27 @@ class EnvSlots:
         truncated = np.zeros(n, dtype=bool)
         unstable = np.zeros(n, dtype=bool)
         active = np.flatnonzero(self._active)
-        for k in active:
-            counts = self._counts[k]
-            if counts is not None:
-                clear_bad_state_warnings(counts)
-            obs, reward, terminated[k], truncated[k], _ = self._inner[k].step(clipped[k])
-            new_obs[k] = self._flat_obs(obs, k)
-            rewards[k] = reward
-            if counts is not None:
-                unstable[k] = mujoco_unstable(self._data[k], counts)
+        if self._stepper is not None:
+            obs, rewards[active], terminated[active], unstable[active] = self._stepper.step(
+                active, clipped[active]
+            )
+            if obs.shape != (len(active), self.obs_dim):
+                raise ValueError(
+                    f"{type(self._stepper.step_fn).__name__} returned observations of shape "
+                    f"{obs.shape} for {len(active)} envs; the sampler expects "
+                    f"{self.obs_dim} numbers each"
+                )
+            new_obs[active] = obs
+        else:
+            for k in active:
+                counts = self._counts[k]
+                if counts is not None:
+                    clear_bad_state_warnings(counts)
+                obs, reward, terminated[k], truncated[k], _ = self._inner[k].step(clipped[k])
+                new_obs[k] = self._flat_obs(obs, k)
+                rewards[k] = reward
+                if counts is not None:
+                    unstable[k] = mujoco_unstable(self._data[k], counts)
         finite_obs = np.isfinite(new_obs).all(axis=1)
         unstable[active] |= ~finite_obs[active] | ~np.isfinite(rewards[active])
         # The guard's rule: an unstable step ends the episode, pays 0 and keeps the last
@@ -157,3 +207,7 @@ class EnvSlots:
         for env in self.envs:
             env.close()
         self.envs, self.tasks, self._inner, self._data, self._counts = [], [], [], [], []
+        self._stepper = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None

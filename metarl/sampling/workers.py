@@ -74,13 +74,22 @@ def _picklable(err: Exception) -> Exception:
 
 
 class InProcessWorkers:
-    """All envs stepped in the sampler's own process (``num_workers=0``): no processes, no
-    pickling; the easiest to debug, and what a family that does not pickle needs."""
+    """All envs stepped in the sampler's own process: no processes, no pickling. Either on
+    the calling thread (``num_workers=0``: the easiest to debug, and what a family that does
+    not pickle needs), or vectorized, with their physics on ``num_threads`` threads."""
 
-    num_workers = 0
-
-    def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int) -> None:
-        self._slots = EnvSlots(family, obs_dim, act_dim)
+    def __init__(
+        self,
+        family: TaskFamily,
+        obs_dim: int,
+        act_dim: int,
+        vectorized: bool = False,
+        num_threads: int = 0,
+    ) -> None:
+        self.num_workers = num_threads if vectorized else 0
+        self._slots = EnvSlots(
+            family, obs_dim, act_dim, vectorized=vectorized, num_threads=num_threads
+        )
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         return self._slots.reset(tasks, seeds)
