@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from metarl_envs import BUNDLED_FAMILIES
+from metarl_envs.half_cheetah import HalfCheetahVelEnv, HalfCheetahVelStep
 
 import metarl
 from metarl.sampling.vector_step import VectorStep, vector_step_of
-from metarl_envs import BUNDLED_FAMILIES
-from metarl_envs.half_cheetah import HalfCheetahVelEnv, HalfCheetahVelStep
 from tests.test_sampler import assert_batches_equal, make_sampler
 
 MUJOCO_FAMILIES = [fid for fid in BUNDLED_FAMILIES if fid != "Navigation2D-v0"]
