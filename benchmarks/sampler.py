@@ -4,7 +4,10 @@ For each family, in one run on this machine, prints env steps per second of:
 
 1. ``metarl.Sampler`` sampling ``--tasks`` x ``--episodes`` episodes of the family's horizon
    (MAML's HalfCheetah setting: 40 x 20 x 200), with the default policy (64x64 tanh), new
-   tasks every call as in meta-training; timed after one warm-up call that builds the envs;
+   tasks every call as in meta-training; timed after one warm-up call that builds the envs.
+   Its default, vectorized stepping (see ``metarl.sampling.vector_step``) is what the ratios
+   use; stepping each env's Gymnasium ``step`` in worker processes (``vectorized=False``) is
+   shown beside it;
 2. Stable-Baselines3 ``PPO.collect_rollouts`` (MlpPolicy, also 64x64 tanh) over a
    ``DummyVecEnv`` of the same envs (``family.make_env``, one env per task), collecting one
    horizon of steps from every env per run;
@@ -34,11 +37,18 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import metarl
 
 
-def sampler_rates(family_id: str, tasks: int, episodes: int, repeats: int, workers: int | None):
+def sampler_rates(
+    family_id: str,
+    tasks: int,
+    episodes: int,
+    repeats: int,
+    workers: int | None,
+    vectorized: bool | None = None,
+):
     """Env steps/s of each of ``repeats`` ``Sampler.sample`` calls, each on new tasks (after a
     warm-up call that builds the envs), and the number of workers used."""
     rng = np.random.default_rng(0)
-    with metarl.Sampler(family_id, num_workers=workers, seed=0) as sampler:
+    with metarl.Sampler(family_id, num_workers=workers, seed=0, vectorized=vectorized) as sampler:
         family = sampler.family
         sampler.sample(family.sample_tasks(tasks, rng), None, episodes)
         rates = []
@@ -92,16 +102,20 @@ def main() -> None:
     print(f"{cores} cores; best of {args.repeats} runs of each (the machine is shared and noisy)")
     for fid in args.families:
         rates, workers = sampler_rates(fid, args.tasks, args.episodes, args.repeats, args.workers)
+        processes, _ = sampler_rates(
+            fid, args.tasks, args.episodes, args.repeats, args.workers, vectorized=False
+        )
         sb3 = sb3_rates(fid, args.tasks, args.repeats)
         limits = physics_limits(fid, cores, args.repeats)
         rate, sb3_best, limit = max(rates), max(sb3), max(limits)
         horizon = metarl.make_family(fid).horizon
         print(
             f"{fid}: {args.tasks} tasks x {args.episodes} episodes x {horizon} steps, "
-            f"{workers} workers"
+            f"{workers} workers (threads when vectorized, else processes)"
         )
         for name, values in (
-            ("metarl Sampler", rates),
+            ("metarl Sampler (vectorized, default)", rates),
+            ("metarl Sampler (worker processes)", processes),
             ("SB3 PPO.collect_rollouts (DummyVecEnv)", sb3),
             (f"physics limit (mj_step x {cores} cores)", limits),
         ):
