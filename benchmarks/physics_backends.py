@@ -5,7 +5,9 @@ Prints env steps per second (one env step = ``frame_skip`` physics substeps) for
 1. the physics limit: a bare ``mujoco.mj_step`` loop on one ``MjData``, one core, times the
    number of cores (the issue's definition), and that loop run in every core at once;
 2. many envs in one process: one ``MjData`` per env stepped round-robin (what a sampler does);
-3. ``mujoco.rollout`` over one model per env, on 1 and on all cores' native threads;
+3. ``mujoco.rollout`` over one model per env, and ``mujoco.batch.Batch`` (MuJoCo >= 4.0:
+   each env a state row, one model, a hot ``MjData`` per thread), on 1 and on all cores'
+   native threads;
 4. worker processes, each stepping its share of the envs round-robin;
 5. the full Gymnasium env (``family.make_env``: guard, time limit, reward terms) for scale.
 
@@ -25,6 +27,7 @@ import time
 
 import mujoco
 import numpy as np
+from mujoco import batch as mujoco_batch
 from mujoco import rollout
 
 import metarl
@@ -98,6 +101,19 @@ def _rollout(family_id: str, n_envs: int, threads: int, steps: int) -> float:
     return time.perf_counter() - start
 
 
+def _batch(family_id: str, n_envs: int, threads: int, steps: int) -> float:
+    """Seconds for ``mujoco.batch.Batch`` to run one episode of every env, one env step per
+    call, from a reset, with zero control (what the vectorized sampler does)."""
+    model, frame_skip = _model(family_id)
+    batch = mujoco_batch.Batch(model, nsim=n_envs, nthread=threads)
+    batch.reset()
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch.step(nstep=frame_skip)
+        batch.bind("qpos").copy(), batch.bind("qvel").copy()  # what a sampler reads
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", default="HalfCheetahVel-v0")
@@ -128,6 +144,12 @@ def main() -> None:
             (
                 f"mujoco.rollout, {n} models, {threads} thread(s), 1 step per call",
                 total / _rollout(fid, n, threads, steps),
+            )
+        )
+        rows.append(
+            (
+                f"mujoco.batch.Batch, {n} envs, {threads} thread(s), 1 step per call",
+                total / _batch(fid, n, threads, steps),
             )
         )
     env = family.make_env(family.default_task())

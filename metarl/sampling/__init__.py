@@ -2,6 +2,7 @@
 
 from metarl.sampling.episode_batch import EpisodeBatch
 from metarl.sampling.sampler import Sampler, default_num_workers
+from metarl.sampling.vector_step import VectorStep
 from metarl.sampling.workers import WorkerError
 
-__all__ = ["EpisodeBatch", "Sampler", "WorkerError", "default_num_workers"]
+__all__ = ["EpisodeBatch", "Sampler", "VectorStep", "WorkerError", "default_num_workers"]

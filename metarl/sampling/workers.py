@@ -1,11 +1,11 @@
-"""Where the envs run: in the sampler's process, or in worker processes (one per core).
+"""Where envs run when they are not vectorized: in the sampler's process, or in worker
+processes (one per core).
 
-Why processes: a MuJoCo step releases the GIL only inside C, and the per-env Python around it
-(the Gymnasium step, the reward, the guard) holds it, so threads do not scale;
-``mujoco.rollout``'s native threads do, but return only the state, not what the task envs compute
-(``benchmarks/physics_backends.py`` measured both; see experiments/RESULTS.md). Each worker
-steps a contiguous share of the episode slots; the sampler sends actions and gets arrays back
-through a pipe, once per time step.
+Vectorized families (:mod:`metarl.sampling.vector_step`) run in the sampler's process, their
+physics on threads. Any other env is stepped through its Gymnasium ``step``, whose Python (the
+observation, the reward, the guard) holds the GIL, so threads would not scale: processes do.
+Each worker steps a contiguous share of the episode slots; the sampler sends actions and gets
+arrays back through a pipe, once per time step.
 
 Workers are started with ``spawn`` (safe with PyTorch's threads, and the same on every OS), so
 the family must pickle: families registered from importable modules do; a family class
