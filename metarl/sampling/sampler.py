@@ -32,12 +32,13 @@ from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
 from metarl.sampling.episode_batch import EpisodeBatch
+from metarl.sampling.ray_workers import RayWorkers
 from metarl.sampling.vector_step import vector_step_of
-from metarl.sampling.workers import InProcessWorkers, ProcessWorkers
+from metarl.sampling.workers import InProcessWorkers, ProcessWorkers, SharedWorkers
 from metarl.task import Task
 
 Params = Mapping[str, torch.Tensor]
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")
 
 
 def default_num_workers() -> int:
@@ -73,10 +74,13 @@ class Sampler:
 
     Args:
         family: a :class:`~metarl.TaskFamily` or a registered family id.
-        backend: ``"local"``: envs stepped on this machine's cores.
-        num_workers: how many workers step the envs in parallel: physics threads in this
-            process when the envs are vectorized, worker processes otherwise. ``None`` uses
-            every core this process may use; ``0`` steps every env on the calling thread.
+        backend: ``"local"``: envs stepped on this machine's cores; ``"ray"``: envs stepped
+            by Ray actors, on a Ray cluster (``pip install "metarl[ray]"``; see
+            :mod:`metarl.sampling.ray_workers`). Both give the same batches.
+        num_workers: how many workers step the envs in parallel. Local: physics threads in
+            this process when the envs are vectorized, worker processes otherwise; ``None``
+            uses every core this process may use, ``0`` steps every env on the calling
+            thread. Ray: actors, one CPU each; ``None`` starts one per CPU of the cluster.
         seed: the root of every random draw (env resets and action noise).
         policy: the policy whose parameters :meth:`sample` receives; by default a
             :class:`~metarl.policies.GaussianMLPPolicy` with MAML's (64, 64) tanh network for
@@ -115,10 +119,18 @@ class Sampler:
             raise TypeError(
                 f"family must be a TaskFamily or a registered id, got {type(family).__name__}"
             )
-        if num_workers is None:
+        minimum = 1 if backend == "ray" else 0
+        if num_workers is None and backend == "local":
             num_workers = default_num_workers()
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers must be an int >= 0 (or None), got {num_workers!r}")
+        if num_workers is not None and (
+            isinstance(num_workers, bool)
+            or not isinstance(num_workers, int)
+            or num_workers < minimum
+        ):
+            raise ValueError(
+                f"num_workers must be an int >= {minimum} (or None) with the {backend!r} "
+                f"backend, got {num_workers!r}"
+            )
         self.seed = _check_seed(seed)
         self.family = family
         self.backend = backend
@@ -142,8 +154,13 @@ class Sampler:
             )
         self.policy = policy
         self.calls = 0  # sample() calls that drew from the seed stream (for resume)
-        if num_workers == 0 or self.vectorized:
-            self._workers: InProcessWorkers | ProcessWorkers | None = InProcessWorkers(
+        self._workers: InProcessWorkers | SharedWorkers | None
+        if backend == "ray":
+            self._workers = RayWorkers(
+                family, self.obs_dim, self.act_dim, num_workers, self.vectorized
+            )
+        elif num_workers == 0 or self.vectorized:
+            self._workers = InProcessWorkers(
                 family, self.obs_dim, self.act_dim, self.vectorized, num_workers
             )
         else:

@@ -101,7 +101,29 @@ class InProcessWorkers:
         self._slots.close()
 
 
-class ProcessWorkers:
+class SharedWorkers:
+    """Workers that each step a contiguous share of the episode slots (subclasses say how a
+    request reaches them): the split, and putting the replies back together, in one place."""
+
+    num_workers: int
+    _shares: list[slice]
+
+    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
+        """Send worker i ``(command, payloads[i])``, all at once; their replies in order."""
+        raise NotImplementedError
+
+    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
+        bounds = np.linspace(0, len(tasks), self.num_workers + 1).round().astype(int)
+        self._shares = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        payloads = [(list(tasks[s]), list(seeds[s])) for s in self._shares]
+        return np.concatenate(self._call("reset", payloads))
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        replies = self._call("step", [(actions[s],) for s in self._shares])
+        return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
+
+
+class ProcessWorkers(SharedWorkers):
     """``num_workers`` processes, each stepping a contiguous share of the episode slots."""
 
     def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int, num_workers: int) -> None:
@@ -109,7 +131,7 @@ class ProcessWorkers:
         self.num_workers = num_workers
         self._conns: list[Connection] = []
         self._procs: list[mp.process.BaseProcess] = []
-        self._shares: list[slice] = []
+        self._shares = []
         try:
             for i in range(num_workers):
                 parent, child = ctx.Pipe()
@@ -173,16 +195,6 @@ class ProcessWorkers:
         if first_error is not None:
             raise first_error
         return replies
-
-    def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
-        bounds = np.linspace(0, len(tasks), self.num_workers + 1).round().astype(int)
-        self._shares = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        payloads = [(list(tasks[s]), list(seeds[s])) for s in self._shares]
-        return np.concatenate(self._call("reset", payloads))
-
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        replies = self._call("step", [(actions[s],) for s in self._shares])
-        return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
 
     def close(self) -> None:
         for conn in self._conns:

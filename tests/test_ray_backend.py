@@ -1,0 +1,65 @@
+"""The ``ray`` sampler backend: the same batches as the local backend, errors reach the
+caller, actors stop on close. Runs a local Ray instance (2 CPUs)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import metarl
+from metarl.sampling import Sampler
+from tests.sampler_families import FlakyFamily
+from tests.test_sampler import assert_batches_equal, make_sampler
+
+ray = pytest.importorskip("ray", reason='the ray backend is optional: pip install "metarl[ray]"')
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("family_id", ["HalfCheetahVel-v0", "Flaky-v0"])
+def test_ray_batches_equal_local_batches(family_id):
+    """Vectorized (HalfCheetahVel) or not (a plain Python env): the same batches, to the bit,
+    as the local backend, over two calls."""
+    if family_id == "Flaky-v0":
+        family = FlakyFamily()
+        calls = [[family.make_task(), family.make_task(end_at=4)], [family.make_task(blow_at=3)]]
+    else:
+        family = metarl.make_family(family_id, horizon=15)
+        calls = [family.sample_tasks(3, np.random.default_rng(k)) for k in (0, 1)]
+    with make_sampler(family, 0, seed=2) as local:
+        expected = [local.sample(tasks, None, 2) for tasks in calls]
+    with make_sampler(family, 2, seed=2, backend="ray") as remote:
+        assert remote.num_workers == 2 and remote.backend == "ray"
+        for tasks, batch in zip(calls, expected, strict=True):
+            assert_batches_equal(remote.sample(tasks, None, 2), batch)
+
+
+def test_ray_errors_reach_the_caller_and_actors_stop_on_close():
+    family = FlakyFamily()
+    sampler = make_sampler(family, 2, backend="ray")
+    actors = list(sampler._workers._actors)
+    with pytest.raises(RuntimeError, match="raised at step 2 as asked"):
+        sampler.sample([family.make_task(), family.make_task(raise_at=2)], None, 1)
+    with pytest.raises(RuntimeError, match="closed"):
+        sampler.sample([family.make_task()], None, 1)
+    for actor in actors:  # killed: a call on it fails
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.ready.remote(), timeout=30)
+
+
+def test_ray_bad_input():
+    with pytest.raises(ValueError, match="num_workers must be an int >= 1"):
+        Sampler("Navigation2D-v0", backend="ray", num_workers=0)
+
+
+def test_without_ray_the_backend_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "metarl\[ray\]"'):
+        Sampler("Navigation2D-v0", backend="ray", num_workers=1)
