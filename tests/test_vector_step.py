@@ -11,6 +11,7 @@ from metarl_envs import BUNDLED_FAMILIES
 from metarl_envs.half_cheetah import HalfCheetahVelEnv, HalfCheetahVelStep
 
 import metarl
+from metarl.sampling import vector_step
 from metarl.sampling.vector_step import VectorStep, vector_step_of
 from tests.test_sampler import assert_batches_equal, make_sampler
 
@@ -83,3 +84,18 @@ def test_physics_threads_stop_on_close():
         sampler.sample(family.sample_tasks(2, np.random.default_rng(0)), None, 2)
         assert any(t.name.startswith("metarl-physics") for t in threading.enumerate())
     assert set(threading.enumerate()) <= before
+
+
+@pytest.mark.parametrize("family_id", ["HalfCheetahVel-v0", "HopperRandParams-v0"])
+def test_threads_over_own_mjdata_equal_mujocos_batch(family_id, monkeypatch):
+    """The other way to step (used for Ant, and for every family on MuJoCo < 4): the same."""
+    family = metarl.make_family(family_id, horizon=40)
+    tasks = family.sample_tasks(2, np.random.default_rng(5))
+    with make_sampler(family, 2, seed=1) as sampler:
+        expected = sampler.sample(tasks, None, 3)
+        assert sampler._workers._slots._stepper._batch is not None
+    monkeypatch.setattr(vector_step, "mujoco_batch", None)
+    with make_sampler(family, 2, seed=1) as sampler:
+        batch = sampler.sample(tasks, None, 3)
+        assert sampler._workers._slots._stepper._batch is None
+    assert_batches_equal(batch, expected)

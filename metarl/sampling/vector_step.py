@@ -1,14 +1,15 @@
-"""Vectorised steps: a batch of one family's MuJoCo envs stepped together on threads, with their
-observations and rewards computed for the whole batch in NumPy.
+"""Vectorised steps: a batch of one family's MuJoCo envs stepped together on native threads,
+with their observations and rewards computed for the whole batch in NumPy.
 
 Stepping a Gymnasium MuJoCo env costs its physics (``mj_step``) plus the Python around it
 (the observation, the reward, the checks): for HalfCheetah about 13 µs on top of 46 µs of
 physics, all of it holding the GIL, so threads cannot share the work and processes must
 (see :mod:`metarl.sampling.workers`). An env class that names a :class:`VectorStep` lets the
-sampler do better: each env's own ``MjData`` is stepped on a pool of threads (``mj_step``
-releases the GIL, so the threads use every core), the MuJoCo fields the env reads are gathered
-into ``[n, ...]`` arrays, and one :meth:`VectorStep.outputs` call computes every env's
-observation, reward and termination from them.
+sampler do better: MuJoCo steps every env on native threads (see :class:`VectorStepper` for
+the two ways), the MuJoCo fields the env reads are gathered into ``[n, ...]`` arrays, and one
+:meth:`VectorStep.outputs` call computes every env's observation, reward and termination from
+them. On 2 cores this is 1.3x (Ant) to 2.3x (HalfCheetah) the speed of worker processes
+(experiments/RESULTS.md).
 
 An env class opts in with a class attribute::
 
