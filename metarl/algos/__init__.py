@@ -1,0 +1,1 @@
+"""Meta-learners and the maths they share (returns, advantages, baseline, TRPO pieces)."""
