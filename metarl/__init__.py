@@ -11,6 +11,7 @@ Start with::
     env = family.make_env(tasks[0])
 """
 
+from metarl.algos import MAMLTRPO, MAMLTRPOConfig, load
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
 from metarl.env_guard import TaskGuard, reward_terms
 from metarl.family import TaskFamily
@@ -32,11 +33,13 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MAMLTRPO",
     "Choice",
     "Disk",
     "Distribution",
     "EpisodeBatch",
     "LogUniform",
+    "MAMLTRPOConfig",
     "Parameter",
     "Sampler",
     "Task",
@@ -47,6 +50,7 @@ __all__ = [
     "__version__",
     "family_ids",
     "family_spec",
+    "load",
     "make_family",
     "register_family",
     "reward_terms",

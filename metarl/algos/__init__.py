@@ -1,1 +1,72 @@
-"""Meta-learners and the maths they share (returns, advantages, baseline, TRPO pieces)."""
+"""Meta-learners (MAML-TRPO; Reptile next) and the maths they share.
+
+``metarl.load(path)`` brings back a learner from a run directory (its latest checkpoint) or from
+a checkpoint file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metarl.algos.base import LearnerConfig, MetaLearner, latest_checkpoint
+from metarl.algos.config import config_from_dict
+from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
+from metarl.checkpoint import CHECKPOINT_DIR_NAME, CheckpointError, load_checkpoint
+
+#: Learner classes by the name config files and checkpoints use.
+ALGORITHMS: dict[str, type[MetaLearner]] = {MAMLTRPO.algorithm: MAMLTRPO}
+
+
+def learner_class(algorithm: str) -> type[MetaLearner]:
+    """The learner class named ``algorithm``, or a ValueError listing the known ones."""
+    try:
+        return ALGORITHMS[algorithm]
+    except KeyError:
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}; available: {sorted(ALGORITHMS)}"
+        ) from None
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
+    """``(checkpoint file, run directory or None)`` for a run directory or a checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(
+                f"{path} holds no checkpoint (looked for {CHECKPOINT_DIR_NAME}/iter_*.safetensors)"
+            )
+        return found, path
+    if not path.exists():
+        raise FileNotFoundError(f"no run directory or checkpoint at {str(path)!r}")
+    run_dir = path.parent.parent if path.parent.name == CHECKPOINT_DIR_NAME else None
+    return path, run_dir
+
+
+def load(path: str | Path, **config_overrides: object) -> MetaLearner:
+    """The learner saved at ``path`` (a run directory: its latest checkpoint; or a checkpoint
+    file), ready to continue training or to adapt. ``config_overrides`` change settings that
+    do not affect the results (``num_workers``)."""
+    checkpoint, run_dir = resolve_checkpoint(path)
+    tensors, meta = load_checkpoint(checkpoint)
+    cls = learner_class(str(meta.get("algorithm")))
+    values = {**meta["config"], **config_overrides}
+    try:
+        config = config_from_dict(cls.config_class, values, source=str(checkpoint))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{checkpoint}: its config does not load: {err}") from None
+    learner = cls(config, run_dir=run_dir)
+    learner.load_state(tensors, meta)
+    return learner
+
+
+__all__ = [
+    "ALGORITHMS",
+    "MAMLTRPO",
+    "LearnerConfig",
+    "MAMLTRPOConfig",
+    "MetaLearner",
+    "learner_class",
+    "load",
+    "resolve_checkpoint",
+]

@@ -1,0 +1,228 @@
+"""What every meta-learner shares: the policy, the sampler, seeding, the run directory with
+its logs and checkpoints, bit-exact resume and the progress bar. An algorithm is its config
+dataclass plus :meth:`MetaLearner.meta_step` (one meta-iteration) and
+:meth:`MetaLearner.adapt` (test-time adaptation).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from metarl.algos.config import config_to_dict
+from metarl.algos.run_log import RunLog
+from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, save_checkpoint
+from metarl.family import TaskFamily
+from metarl.policies import GaussianMLPPolicy
+from metarl.registry import make_family
+from metarl.sampling import EpisodeBatch, Sampler
+from metarl.task import Task
+
+_CHECKPOINT_NAME = re.compile(r"iter_(\d+)" + re.escape(SUFFIX) + "$")
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Settings every meta-learner has.
+
+    Attributes:
+        family: the registered id of the task family to meta-train on.
+        seed: the root of every random draw (policy init, tasks, episodes).
+        iterations: meta-iterations ``metarl train`` runs by default.
+        num_workers: sampler workers (None: every core); see :class:`~metarl.Sampler`.
+        hidden_sizes: the policy's hidden layers.
+        activation: the policy's nonlinearity.
+        init_std: the policy's initial action standard deviation.
+        checkpoint_every: write a checkpoint every this many iterations (and at the end).
+    """
+
+    family: str = "Navigation2D-v0"
+    seed: int = 0
+    iterations: int = 500
+    num_workers: int | None = None
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    init_std: float = 1.0
+    checkpoint_every: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+
+def mean_valid_return(batch: EpisodeBatch) -> float:
+    """Mean undiscounted return over the episodes whose physics stayed stable."""
+    valid = ~batch.sim_unstable
+    returns = batch.returns()[valid]
+    return float(returns.mean()) if returns.numel() else float("nan")
+
+
+class MetaLearner(abc.ABC):
+    """A meta-learner: ``learner.train(iterations)``, ``learner.adapt(task, ...)``,
+    ``learner.save(path)``; ``metarl.load(path)`` brings one back.
+
+    Args:
+        config: the algorithm's config.
+        run_dir: where logs and checkpoints go (None: nowhere; nothing is written).
+    """
+
+    #: The name config files use (``algorithm: ...``).
+    algorithm: ClassVar[str]
+    config_class: ClassVar[type[LearnerConfig]]
+
+    def __init__(self, config: LearnerConfig, run_dir: str | Path | None = None) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+        self.family: TaskFamily = make_family(config.family)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            probe = self.family.make_env(self.family.default_task())
+            obs_dim = int(np.prod(probe.observation_space.shape))
+            act_dim = int(probe.action_space.shape[0])
+            probe.close()
+            self.policy = GaussianMLPPolicy(
+                obs_dim, act_dim, config.hidden_sizes, config.activation, config.init_std
+            )
+        self.sampler = Sampler(
+            self.family, num_workers=config.num_workers, seed=config.seed, policy=self.policy
+        )
+        self.task_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
+        self.iteration = 0
+        self.env_steps = 0
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._log: RunLog | None = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config_file = self.run_dir / "config.yaml"
+            document = {"algorithm": self.algorithm, **config_to_dict(config)}
+            if not config_file.exists():
+                config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+            self._log = RunLog(self.run_dir)
+
+    # ------------------------------------------------------------------ the algorithm
+    @abc.abstractmethod
+    def meta_step(self) -> dict[str, Any]:
+        """One meta-iteration; returns its statistics for the log."""
+
+    @abc.abstractmethod
+    def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
+        """The policy parameters adapted to ``task`` from the meta-parameters, with ``steps``
+        updates of ``episodes`` fresh episodes each."""
+
+    # ------------------------------------------------------------------ training
+    def train(self, iterations: int) -> MetaLearner:
+        """Run ``iterations`` meta-iterations (logging each, checkpointing every
+        ``checkpoint_every`` and at the end when there is a run directory); returns self."""
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
+        bar = tqdm(range(iterations), desc=f"{self.algorithm} {self.config.family}", disable=None)
+        for _ in bar:
+            start = time.perf_counter()
+            stats = self.meta_step()
+            self.iteration += 1
+            stats["seconds"] = time.perf_counter() - start
+            stats["env_steps"] = self.env_steps
+            if self._log is not None:
+                self._log.write(self.iteration, stats)
+            bar.set_postfix(
+                before=f"{stats.get('return_before', float('nan')):.1f}",
+                after=f"{stats.get('return_after', float('nan')):.1f}",
+            )
+            if self.run_dir is not None and self.iteration % self.config.checkpoint_every == 0:
+                self.save(self.checkpoint_path())
+        if (
+            self.run_dir is not None
+            and iterations
+            and self.iteration % self.config.checkpoint_every
+        ):
+            self.save(self.checkpoint_path())
+        return self
+
+    def checkpoint_path(self, iteration: int | None = None) -> Path:
+        """``run_dir/checkpoints/iter_<iteration>.safetensors``."""
+        if self.run_dir is None:
+            raise ValueError("this learner has no run directory; give save() a path")
+        number = self.iteration if iteration is None else iteration
+        return self.run_dir / CHECKPOINT_DIR_NAME / f"iter_{number:06d}{SUFFIX}"
+
+    # ------------------------------------------------------------------ state
+    def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Algorithm state beyond the shared one: ``(tensors, json)``; none by default."""
+        return {}, {}
+
+    def load_extra_state(self, tensors: Mapping[str, torch.Tensor], state: Mapping) -> None:
+        """Restore what :meth:`extra_state` returned (the base class has none)."""
+        if tensors or state:
+            raise ValueError(f"unexpected algorithm state in the checkpoint: {sorted(state)}")
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint holding everything needed to continue bit-exactly."""
+        tensors = {f"policy/{k}": v for k, v in self.policy.state_dict().items()}
+        extra_tensors, extra = self.extra_state()
+        tensors.update({f"extra/{k}": v for k, v in extra_tensors.items()})
+        meta = {
+            "algorithm": self.algorithm,
+            "config": config_to_dict(self.config),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "sampler": self.sampler.state_dict(),
+            "task_rng": self.task_rng.bit_generator.state,
+            "extra": extra,
+        }
+        return save_checkpoint(path, tensors, meta)
+
+    def load_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+        """Restore a checkpoint's state into this learner (built from the same config)."""
+        policy = {
+            k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")
+        }
+        try:
+            self.policy.load_state_dict(policy)
+        except RuntimeError as err:
+            raise ValueError(f"the checkpoint's policy does not fit this config: {err}") from None
+        self.iteration = int(meta["iteration"])
+        self.env_steps = int(meta["env_steps"])
+        self.sampler.load_state_dict(meta["sampler"])
+        self.task_rng.bit_generator.state = meta["task_rng"]
+        extra = {k.removeprefix("extra/"): v for k, v in tensors.items() if k.startswith("extra/")}
+        self.load_extra_state(extra, meta.get("extra", {}))
+
+    def close(self) -> None:
+        """Stop the sampler's workers and close the logs."""
+        self.sampler.close()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> MetaLearner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The highest-iteration checkpoint of a run directory, or None."""
+    folder = Path(run_dir) / CHECKPOINT_DIR_NAME
+    if not folder.is_dir():
+        return None
+    found = [
+        (int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))
+    ]
+    return max(found)[1] if found else None

@@ -1,0 +1,60 @@
+"""Policy-gradient pieces on padded episode batches: the per-task data a gradient needs
+(advantages from a freshly fitted linear baseline) and the Gaussian log-likelihood and KL.
+
+Shared by MAML-TRPO (its inner loop and its outer surrogate) and, later, Reptile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from metarl.algos.advantages import discounted_returns, gae, normalize_per_task
+from metarl.algos.baseline import linear_baseline_values
+from metarl.sampling import EpisodeBatch
+
+_HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """What a policy gradient needs from a batch, ``[tasks, episodes, T, ...]``: observations,
+    actions, advantages (normalised per task) and the mask of real steps."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    advantages: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def from_batch(cls, batch: EpisodeBatch, gamma: float, gae_lambda: float) -> TaskData:
+        """Fit a linear baseline per task on ``batch`` itself, then GAE, then normalise per
+        task (as MAML does, for the inner loop and the outer surrogate alike)."""
+        mask = batch.mask
+        returns = discounted_returns(batch.rewards, mask, gamma)
+        values = linear_baseline_values(batch.observations, returns, mask)
+        advantages = gae(batch.rewards, values, mask, gamma, gae_lambda)
+        return cls(
+            observations=batch.observations,
+            actions=batch.actions,
+            advantages=normalize_per_task(advantages, mask),
+            mask=mask,
+        )
+
+
+def gaussian_log_prob(
+    mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
+) -> torch.Tensor:
+    """Log-density of ``actions`` under the diagonal Gaussian, summed over the last dim."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z**2 - log_std - _HALF_LOG_TWO_PI).sum(-1)
+
+
+def gaussian_kl(
+    mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor, log_std_q: torch.Tensor
+) -> torch.Tensor:
+    """``KL(p || q)`` of two diagonal Gaussians, summed over the last dim."""
+    var_p, var_q = torch.exp(2 * log_std_p), torch.exp(2 * log_std_q)
+    return (log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5).sum(-1)

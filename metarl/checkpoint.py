@@ -1,0 +1,78 @@
+"""Checkpoints: tensors in safetensors, everything else as JSON in its header; never pickle.
+
+A checkpoint is one ``.safetensors`` file. Its tensors are the learner's parameters (and any
+other tensor state); its metadata holds, under the key ``metarl``, a JSON document with the
+format tag, the algorithm, the config and every other piece of state (iteration, RNG states,
+the sampler's position in its seed stream). Loading reads tensors and JSON only, so a
+checkpoint can never run code.
+
+Writing is atomic: the file is written beside its destination under a temporary name,
+flushed to disk, then renamed over it, so a kill mid-write leaves the previous checkpoint as it
+was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+FORMAT = "metarl-checkpoint"
+#: The folder of a run directory that holds its checkpoints.
+CHECKPOINT_DIR_NAME = "checkpoints"
+VERSION = 1
+SUFFIX = ".safetensors"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable metarl checkpoint (corrupt, truncated or foreign)."""
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write ``tensors`` and the JSON-able ``meta`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = json.dumps({"format": FORMAT, "version": VERSION, **meta})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        save_file(contiguous, str(tmp), metadata={"metarl": document})
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(tensors, meta)`` of a checkpoint written by :func:`save_checkpoint`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt or truncated?): {err}"
+        ) from None
+    try:
+        meta = json.loads(header["metarl"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is a safetensors file but not a metarl checkpoint") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a metarl checkpoint (format {meta.get('format')!r})")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} is a version {meta.get('version')} checkpoint; this metarl reads version "
+            f"{VERSION}"
+        )
+    return tensors, meta
