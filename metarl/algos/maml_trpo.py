@@ -174,7 +174,7 @@ class MAMLTRPO(MetaLearner):
             "step_fraction": result.step_fraction,
             "line_search_tries": result.tries,
             "update": "accepted" if result.accepted else "rejected: parameters restored",
-            "param_norm": float(parameters_to_vector(params).norm()),
+            "param_norm": float(parameters_to_vector(params).detach().norm()),
         }
 
     def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:

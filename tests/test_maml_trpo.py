@@ -1,0 +1,201 @@
+"""MAML-TRPO: the meta-gradient against finite differences, the TRPO step's guarantees,
+learning on Navigation2D, configs, checkpoints and bit-exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import metarl
+from metarl.algos.maml import adapt_steps, surrogate_and_kl
+from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
+from metarl.algos.policy_gradient import TaskData
+from metarl.checkpoint import CheckpointError, load_checkpoint
+from metarl.policies import GaussianMLPPolicy
+
+
+# ---------------------------------------------------------------------------- the maths
+def _task_data(seed: int, tasks: int = 2) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    shape = (tasks, 3, 4)
+    mask = torch.ones(shape, dtype=torch.float64)
+    mask[0, 1, 2:] = 0  # an episode that ended early
+    return TaskData(
+        torch.randn(*shape, 2, generator=g, dtype=torch.float64),
+        torch.randn(*shape, 1, generator=g, dtype=torch.float64),
+        torch.randn(*shape, generator=g, dtype=torch.float64),
+        mask,
+    )
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_meta_gradient_is_second_order_and_matches_finite_differences(inner_steps):
+    """On a tiny policy in float64: the meta-gradient through the inner update(s) equals the
+    finite-difference gradient of the post-adaptation surrogate; FOMAML's does not."""
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(2, 1, hidden_sizes=(3,)).double()
+    inner = [_task_data(1 + k) for k in range(inner_steps)]
+    valid = _task_data(9)
+    names = [name for name, _ in policy.named_parameters()]
+    theta = torch.cat([p.detach().reshape(-1) for p in policy.parameters()])
+
+    def as_params(flat):
+        out, i = {}, 0
+        for name, p in policy.named_parameters():
+            out[name] = flat[i : i + p.numel()].view(p.shape)
+            i += p.numel()
+        return out
+
+    with torch.no_grad():
+        adapted = adapt_steps(policy, as_params(theta), inner, 0.5)
+        old = policy.mean_and_log_std_stacked(valid.observations, adapted)
+
+    def objective(flat, first_order=False):
+        adapted = adapt_steps(policy, as_params(flat), inner, 0.5, first_order)
+        return surrogate_and_kl(policy, adapted, valid, *old)[0]
+
+    leaf = theta.clone().requires_grad_(True)
+    (second,) = torch.autograd.grad(objective(leaf), leaf)
+    (first,) = torch.autograd.grad(objective(leaf, first_order=True), leaf)
+    eps = 1e-6
+    finite = torch.stack(
+        [
+            (objective(theta + eps * e) - objective(theta - eps * e)) / (2 * eps)
+            for e in torch.eye(len(theta), dtype=torch.float64)
+        ]
+    )
+    torch.testing.assert_close(second, finite, atol=1e-7, rtol=1e-6)
+    assert (first - finite).abs().max() > 1e-3, "FOMAML drops the second-order term"
+    assert len(names) == 5
+
+
+# ---------------------------------------------------------------------------- the TRPO step
+def tiny_config(**changes) -> MAMLTRPOConfig:
+    values = dict(
+        family="Navigation2D-v0",
+        meta_batch_size=3,
+        fast_batch_size=2,
+        num_workers=0,
+        hidden_sizes=(8,),
+        checkpoint_every=2,
+    )
+    return MAMLTRPOConfig(**{**values, **changes})
+
+
+def flat_params(learner) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in learner.policy.parameters()])
+
+
+def test_a_rejected_step_leaves_the_parameters_bit_identical():
+    with MAMLTRPO(tiny_config(max_kl=1e-30)) as learner:
+        before = flat_params(learner).clone()
+        stats = learner.meta_step()
+        assert stats["update"] == "rejected: parameters restored"
+        assert torch.equal(flat_params(learner), before)
+
+
+def test_an_accepted_step_respects_the_kl_limit():
+    with MAMLTRPO(tiny_config(meta_batch_size=4, fast_batch_size=4)) as learner:
+        before = flat_params(learner).clone()
+        stats = learner.meta_step()
+    assert stats["update"] == "accepted"
+    assert stats["kl"] <= 0.01 and stats["loss_after"] < stats["loss_before"]
+    assert not torch.equal(flat_params(learner), before)
+    for key in ("return_before", "return_after", "sampling_seconds", "optimisation_seconds"):
+        assert np.isfinite(stats[key]), key
+
+
+# ---------------------------------------------------------------------------- learning
+def test_maml_trpo_learns_to_adapt_on_navigation2d():
+    """A short seeded training (10 tasks x 10 episodes, 12 iterations): the return after one
+    adaptation step clearly beats the return before it, and both beat the untrained policy."""
+    config = tiny_config(meta_batch_size=10, fast_batch_size=10, hidden_sizes=(32, 32))
+    with MAMLTRPO(config) as learner:
+        history = [learner.meta_step() for _ in range(12)]
+    untrained = history[0]["return_before"]
+    before = np.mean([s["return_before"] for s in history[-3:]])
+    after = np.mean([s["return_after"] for s in history[-3:]])
+    assert after > before + 8.0, (before, after)
+    assert before > untrained + 50.0, (untrained, before)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def test_resume_is_bit_exact(tmp_path):
+    straight = MAMLTRPO(tiny_config(), run_dir=tmp_path / "straight").train(3)
+    expected = flat_params(straight)
+    straight.close()
+    first = MAMLTRPO(tiny_config(), run_dir=tmp_path / "resumed").train(1)
+    first.close()
+    resumed = metarl.load(tmp_path / "resumed")
+    assert resumed.iteration == 1
+    resumed.train(2)
+    assert torch.equal(flat_params(resumed), expected)
+    assert resumed.sampler.state_dict() == straight.sampler.state_dict()
+    resumed.close()
+    rows = (tmp_path / "resumed" / "progress.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3 and rows[0].startswith("iteration,")
+    assert (tmp_path / "resumed" / "config.yaml").read_text().startswith("algorithm: maml_trpo")
+
+
+def test_checkpoints_are_atomic_and_bad_files_raise(tmp_path, monkeypatch):
+    learner = MAMLTRPO(tiny_config())
+    path = learner.save(tmp_path / "good.safetensors")
+    good = path.read_bytes()
+    tensors, meta = load_checkpoint(path)
+    assert meta["algorithm"] == "maml_trpo" and meta["iteration"] == 0
+    assert torch.equal(tensors["policy/log_std"], learner.policy.log_std.detach())
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr("metarl.checkpoint.save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        learner.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good, "the previous checkpoint is intact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.safetensors"], "no temp file"
+    learner.close()
+
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good[: len(good) // 2])
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x80\x04not a checkpoint at all")
+    foreign = tmp_path / "foreign.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    for bad in (truncated, junk):
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            metarl.load(bad)
+    with pytest.raises(CheckpointError, match="not a metarl checkpoint"):
+        metarl.load(foreign)
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        metarl.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no run directory or checkpoint"):
+        metarl.load(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------------- config
+def test_config_files_load_and_bad_keys_are_named(tmp_path):
+    from metarl.algos.config import config_from_dict, read_config_file
+
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "algorithm: maml_trpo\nfamily: HalfCheetahDir-v0\nfast_lr: 1\nhidden_sizes: [32, 32]\n"
+    )
+    algorithm, values = read_config_file(path)
+    config = config_from_dict(MAMLTRPOConfig, values)
+    assert algorithm == "maml_trpo" and config.fast_lr == 1.0 and config.hidden_sizes == (32, 32)
+    assert config.meta_batch_size == 40 and config.max_kl == 0.01  # the paper's defaults
+    with pytest.raises(ValueError, match="unknown key 'fast_rl'.*did you mean 'fast_lr'"):
+        config_from_dict(MAMLTRPOConfig, {"fast_rl": 0.1})
+    with pytest.raises(ValueError, match="'meta_batch_size' must be int, got '40'"):
+        config_from_dict(MAMLTRPOConfig, {"meta_batch_size": "40"})
+    with pytest.raises(ValueError, match="'first_order' must be bool"):
+        config_from_dict(MAMLTRPOConfig, {"first_order": 1})
+    with pytest.raises(ValueError, match="max_kl must be > 0"):
+        config_from_dict(MAMLTRPOConfig, {"max_kl": 0})
+    path.write_text("family: Navigation2D-v0\n")
+    with pytest.raises(ValueError, match="name the algorithm"):
+        read_config_file(path)
