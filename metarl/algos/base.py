@@ -106,6 +106,8 @@ class MetaLearner(abc.ABC):
         self.task_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
         self.iteration = 0
         self.env_steps = 0
+        #: The statistics of the last meta-iteration (empty before the first).
+        self.last_stats: dict[str, Any] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._log: RunLog | None = None
         if self.run_dir is not None:
@@ -139,6 +141,7 @@ class MetaLearner(abc.ABC):
             self.iteration += 1
             stats["seconds"] = time.perf_counter() - start
             stats["env_steps"] = self.env_steps
+            self.last_stats = stats
             if self._log is not None:
                 self._log.write(self.iteration, stats)
             bar.set_postfix(

@@ -1,0 +1,51 @@
+"""``metarl train``: new runs, resume, refusals, and the default config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from metarl.algos.runs import DEFAULT_CONFIG
+from metarl.cli import main
+
+TINY = """\
+algorithm: maml_trpo
+family: Navigation2D-v0
+meta_batch_size: 2
+fast_batch_size: 2
+hidden_sizes: [8]
+num_workers: 0
+checkpoint_every: 1
+iterations: 2
+"""
+
+
+def test_train_resume_and_refusals(tmp_path, capsys):
+    config, run = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY)
+    assert main(["train", str(config), "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "iteration 2: mean return before adaptation" in out and "after" in out
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "iter_000002.safetensors"
+    # A second start in the same directory would mix two runs: refused.
+    assert main(["train", str(config), "--run-dir", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # Resume continues to the requested total.
+    assert main(["train", str(config), "--run-dir", str(run), "--resume", "--iterations", "3"]) == 0
+    assert "iteration 3:" in capsys.readouterr().out
+    assert len((run / "progress.csv").read_text().strip().splitlines()) == 1 + 3
+    # Resuming with other settings, or with nothing to resume, is refused.
+    config.write_text(TINY.replace("fast_batch_size: 2", "fast_batch_size: 3"))
+    assert main(["train", str(config), "--run-dir", str(run), "--resume"]) == 2
+    assert "fast_batch_size: saved 2, given 3" in capsys.readouterr().err
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "holds no checkpoint" in capsys.readouterr().err
+    config.write_text(TINY + "fast_rl: 0.1\n")
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "x")]) == 2
+    assert "did you mean 'fast_lr'" in capsys.readouterr().err
+
+
+def test_the_default_config_is_the_shipped_navigation_config():
+    shipped = Path(__file__).parents[1] / "experiments" / "navigation2d_maml_trpo.yaml"
+    assert yaml.safe_load(shipped.read_text()) == DEFAULT_CONFIG
