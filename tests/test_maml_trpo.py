@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import metarl
-from metarl.algos.maml import adapt_steps, surrogate_and_kl
+from metarl.algos.maml import adapt_steps, kl_fisher_vector_product, surrogate_and_kl
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
 from metarl.algos.policy_gradient import TaskData
+from metarl.algos.trpo import hessian_vector_product
 from metarl.checkpoint import CheckpointError, load_checkpoint
 from metarl.policies import GaussianMLPPolicy
 
@@ -68,6 +69,27 @@ def test_meta_gradient_is_second_order_and_matches_finite_differences(inner_step
     torch.testing.assert_close(second, finite, atol=1e-7, rtol=1e-6)
     assert (first - finite).abs().max() > 1e-3, "FOMAML drops the second-order term"
     assert len(names) == 5
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_fisher_vector_product_is_the_kl_hessian_vector_product(first_order):
+    """The TRPO step's curvature: J^T M J v equals the autograd Hessian of the post-adaptation
+    KL (through two inner steps) times v, at the current parameters."""
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(2, 1, hidden_sizes=(3,)).double()
+    inner, valid = [_task_data(1), _task_data(2)], _task_data(9)
+    adapted = adapt_steps(policy, policy.params(), inner, 0.5, first_order)
+    with torch.no_grad():
+        old = policy.mean_and_log_std_stacked(
+            valid.observations, {k: v.detach() for k, v in adapted.items()}
+        )
+    _, kl = surrogate_and_kl(policy, adapted, valid, *old)
+    hvp = hessian_vector_product(kl, list(policy.parameters()), damping=0.1)
+    fvp = kl_fisher_vector_product(policy, policy.params(), inner, valid, 0.5, first_order, 0.1)
+    for _ in range(3):
+        v = torch.randn(sum(p.numel() for p in policy.parameters()), dtype=torch.float64)
+        torch.testing.assert_close(fvp(v), hvp(v), atol=1e-12, rtol=1e-10)
+        assert hvp(v).norm() > 1e-3
 
 
 # ---------------------------------------------------------------------------- the TRPO step

@@ -91,11 +91,20 @@ def test_threads_over_own_mjdata_equal_mujocos_batch(family_id, monkeypatch):
     """The other way to step (used for Ant, and for every family on MuJoCo < 4): the same."""
     family = metarl.make_family(family_id, horizon=40)
     tasks = family.sample_tasks(2, np.random.default_rng(5))
+    calls = {"batch": 0, "threads": 0}
+    for way in calls:
+        original = getattr(vector_step.VectorStepper, f"_step_{way}")
+
+        def counted(self, *args, _way=way, _original=original):
+            calls[_way] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(vector_step.VectorStepper, f"_step_{way}", counted)
     with make_sampler(family, 2, seed=1) as sampler:
         expected = sampler.sample(tasks, None, 3)
-        assert sampler._workers._slots._stepper._batch is not None
+    assert calls["batch"] > 0 and calls["threads"] == 0
     monkeypatch.setattr(vector_step, "mujoco_batch", None)
     with make_sampler(family, 2, seed=1) as sampler:
         batch = sampler.sample(tasks, None, 3)
-        assert sampler._workers._slots._stepper._batch is None
+    assert calls["threads"] > 0
     assert_batches_equal(batch, expected)

@@ -7,7 +7,7 @@ differences. All tasks are processed at once with ``torch.func.vmap``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -102,3 +102,52 @@ def surrogate_and_kl(
     loss = -masked_mean(torch.exp(log_ratio) * valid.advantages, valid.mask, dims).mean()
     kl = masked_mean(gaussian_kl(old_mean, old_log_std, mean, log_std), valid.mask, dims).mean()
     return loss, kl
+
+
+def kl_fisher_vector_product(
+    policy: GaussianMLPPolicy,
+    params: Params,
+    inner: Sequence[TaskData],
+    valid: TaskData,
+    fast_lr: float,
+    first_order: bool = False,
+    damping: float = 0.0,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``v -> (H + damping I) v`` for ``H`` the Hessian, at ``params``, of the mean
+    post-adaptation ``KL(old || new)`` that :func:`surrogate_and_kl` computes, with ``old``
+    the policy at ``params`` itself.
+
+    At that point the KL's gradient w.r.t. the policy's outputs is zero, so its Hessian is
+    exactly the Gauss-Newton (Fisher) matrix ``J^T M J``: ``J`` the Jacobian of the adapted
+    policy's means and log-stds w.r.t. ``params`` (through the inner steps), ``M`` the KL's
+    curvature in them (``1/sigma^2`` per mean, 2 per log-std, weighted as the KL averages).
+    A product is then one forward-mode pass (``J v``) and one reverse pass (``J^T u``), much
+    cheaper than differentiating the KL's gradient (a third-order graph through the inner
+    gradient). Vectors are flat, in ``params`` order.
+    """
+    names = list(params)
+    base = {name: params[name].detach() for name in names}
+    shapes = [base[name].shape for name in names]
+    sizes = [base[name].numel() for name in names]
+
+    def outputs(p: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        adapted = adapt_steps(policy, p, inner, fast_lr, first_order)
+        return policy.mean_and_log_std_stacked(valid.observations, adapted)
+
+    (mean, log_std), pullback = torch.func.vjp(outputs, base)
+    tasks = mean.shape[0]
+    count = valid.mask.sum(dim=(1, 2), keepdim=True).clamp(min=1.0)
+    weight = valid.mask / count / tasks  # [tasks, E, T]: the KL's averaging
+    mean_curvature = weight.unsqueeze(-1) * torch.exp(-2 * log_std.detach()).view(tasks, 1, 1, -1)
+    log_std_curvature = 2 * weight.sum(dim=(1, 2)).unsqueeze(-1)  # [tasks, 1]
+
+    def as_dict(vector: torch.Tensor) -> dict[str, torch.Tensor]:
+        parts = torch.split(vector, sizes)
+        return {n: part.view(shape) for n, part, shape in zip(names, parts, shapes, strict=True)}
+
+    def fvp(vector: torch.Tensor) -> torch.Tensor:
+        _, (d_mean, d_log_std) = torch.func.jvp(outputs, (base,), (as_dict(vector),))
+        (grads,) = pullback((mean_curvature * d_mean, log_std_curvature * d_log_std))
+        return torch.cat([grads[n].reshape(-1) for n in names]) + damping * vector
+
+    return fvp

@@ -11,7 +11,9 @@ One meta-iteration:
 4. TRPO on the meta-parameters: the surrogate of the post-adaptation episodes is recomputed
    through the inner steps with their graph kept, so its gradient is **second order**
    (``first_order=True``: FOMAML); the natural-gradient direction comes from conjugate
-   gradient on Hessian-vector products of the post-adaptation KL; a backtracking line search
+   gradient on Hessian-vector products of the post-adaptation KL (computed as Fisher-vector
+   products, exact at the current parameters; see
+   :func:`~metarl.algos.maml.kl_fisher_vector_product`); a backtracking line search
    accepts the first fraction that improves the surrogate within ``max_kl``, else restores the
    parameters exactly.
 
@@ -29,9 +31,9 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from metarl.algos.base import LearnerConfig, MetaLearner, mean_valid_return
-from metarl.algos.maml import adapt, adapt_steps, surrogate_and_kl
+from metarl.algos.maml import adapt, adapt_steps, kl_fisher_vector_product, surrogate_and_kl
 from metarl.algos.policy_gradient import TaskData
-from metarl.algos.trpo import conjugate_gradient, hessian_vector_product, line_search
+from metarl.algos.trpo import conjugate_gradient, line_search
 from metarl.task import Task
 
 
@@ -146,7 +148,10 @@ class MAMLTRPO(MetaLearner):
         old_loss = float(loss.detach())
         if not (torch.isfinite(gradient).all() and torch.isfinite(loss)):
             return {"loss_before": old_loss, "update": "skipped: non-finite gradient"}
-        hvp = hessian_vector_product(kl, params, cfg.cg_damping)
+        del kl  # its curvature comes from the Fisher-vector product below
+        hvp = kl_fisher_vector_product(
+            policy, policy.params(), inner, valid, cfg.fast_lr, cfg.first_order, cfg.cg_damping
+        )
         direction = conjugate_gradient(hvp, gradient, cfg.cg_iterations)
         curvature = direction @ hvp(direction)
         if not (torch.isfinite(curvature) and curvature > 0):

@@ -171,6 +171,8 @@ class EnvSlots:
         truncated = np.zeros(n, dtype=bool)
         unstable = np.zeros(n, dtype=bool)
         active = np.flatnonzero(self._active)
+        if self.vectorized and self._stepper is None:
+            raise RuntimeError("step() before reset(): the vectorized envs need a reset first")
         if self._stepper is not None:
             obs, rewards[active], terminated[active], unstable[active] = self._stepper.step(
                 active, clipped[active]
@@ -202,6 +204,12 @@ class EnvSlots:
         self._obs = new_obs
         self._active &= ~(terminated | truncated)
         return new_obs, rewards, terminated, truncated, unstable
+
+    def release(self) -> None:
+        """Free what only a running call needs: MuJoCo's batch, whose native threads keep
+        spinning while idle and would take the cores from whatever runs next (the learner's
+        update ran at half speed beside them). The next reset builds a new one."""
+        self._stepper = None
 
     def close(self) -> None:
         for env in self.envs:
