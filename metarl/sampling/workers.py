@@ -14,6 +14,7 @@ defined inside a function does not (use ``num_workers=0`` for those).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
 import multiprocessing as mp
@@ -104,16 +105,20 @@ class InProcessWorkers:
         self._slots.close()
 
 
-class SharedWorkers:
+class SharedWorkers(abc.ABC):
     """Workers that each step a contiguous share of the episode slots (subclasses say how a
     request reaches them): the split, and putting the replies back together, in one place."""
 
     num_workers: int
     _shares: list[slice]
 
+    @abc.abstractmethod
     def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
         """Send worker i ``(command, payloads[i])``, all at once; their replies in order."""
-        raise NotImplementedError
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop the workers."""
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         bounds = np.linspace(0, len(tasks), self.num_workers + 1).round().astype(int)
@@ -125,7 +130,7 @@ class SharedWorkers:
         replies = self._call("step", [(actions[s],) for s in self._shares])
         return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 - deliberately nothing to do
         """Nothing to free: worker processes and actors step on one thread each."""
 
 
