@@ -205,12 +205,6 @@ class EnvSlots:
         self._active &= ~(terminated | truncated)
         return new_obs, rewards, terminated, truncated, unstable
 
-    def release(self) -> None:
-        """Free what only a running call needs: MuJoCo's batch, whose native threads keep
-        spinning while idle and would take the cores from whatever runs next (the learner's
-        update ran at half speed beside them). The next reset builds a new one."""
-        self._stepper = None
-
     def close(self) -> None:
         for env in self.envs:
             env.close()

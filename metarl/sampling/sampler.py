@@ -239,11 +239,7 @@ class Sampler:
             root = np.random.SeedSequence(_check_seed(seed))
         try:
             with _torch_threads(1 if self.num_workers > 0 else None):
-                try:
-                    return self._run(tasks, params, episodes_per_task, root, deterministic)
-                finally:
-                    if self._workers is not None:
-                        self._workers.release()
+                return self._run(tasks, params, episodes_per_task, root, deterministic)
         except BaseException:
             # A failure mid-episode (a worker died, Ctrl-C) leaves the workers out of step:
             # stop them rather than risk a later call reading a stale reply.

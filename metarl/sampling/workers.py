@@ -98,9 +98,6 @@ class InProcessWorkers:
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         return self._slots.step(actions)
 
-    def release(self) -> None:
-        self._slots.release()
-
     def close(self) -> None:
         self._slots.close()
 
@@ -129,9 +126,6 @@ class SharedWorkers(abc.ABC):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         replies = self._call("step", [(actions[s],) for s in self._shares])
         return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
-
-    def release(self) -> None:  # noqa: B027 - deliberately nothing to do
-        """Nothing to free: worker processes and actors step on one thread each."""
 
 
 class ProcessWorkers(SharedWorkers):
