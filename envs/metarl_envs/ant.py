@@ -86,10 +86,7 @@ class AntVelStep(AntStep):
     """:class:`AntVelEnv`'s step for a batch of envs (the sampler's fast path)."""
 
     same_model = True  # the task changes the reward only
-
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.velocity = self.per_env("velocity")
+    task_attributes = ("velocity",)
 
     def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
         return [-np.abs(x_velocity - self.velocity[rows]) + 1.0, *costs, survive]
@@ -99,10 +96,7 @@ class AntDirStep(AntStep):
     """:class:`AntDirEnv`'s step for a batch of envs (the sampler's fast path)."""
 
     same_model = True  # the task changes the reward only
-
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.direction = self.per_env("direction")
+    task_attributes = ("direction",)
 
     def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
         return [self.direction[rows] * x_velocity, *costs, survive]
@@ -112,10 +106,7 @@ class AntGoalStep(AntStep):
     """:class:`AntGoalEnv`'s step for a batch of envs (the sampler's fast path)."""
 
     same_model = True  # the task changes the reward only
-
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.goal = self.per_env("goal")
+    task_attributes = ("goal",)
 
     def terms(self, rows: Any, x_velocity: Any, costs: Any, survive: Any, after: Any) -> list:
         xy = after["qpos"][:, :2]
@@ -126,12 +117,10 @@ class AntCrippledLegStep(AntStep):
     """:class:`AntCrippledLegEnv`'s step for a batch of envs (the sampler's fast path).
     (Its models differ only in colours, but ``same_model`` stays False: the envs' own.)"""
 
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.action_mask = self.per_env("_action_mask")
+    task_attributes = ("_action_mask",)
 
     def controls(self, rows: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        return np.asarray(actions) * self.action_mask[rows]
+        return np.asarray(actions) * self._action_mask[rows]
 
 
 class AntVelEnv(_MAMLAntEnv):

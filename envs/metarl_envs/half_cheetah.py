@@ -42,10 +42,7 @@ class HalfCheetahVelStep(HalfCheetahStep):
     """:class:`HalfCheetahVelEnv`'s step for a batch of envs (the sampler's fast path)."""
 
     same_model = True  # the task changes the reward only
-
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.velocity = self.per_env("velocity")
+    task_attributes = ("velocity",)
 
     def terms(self, rows: Any, x_velocity: Any, ctrl: Any, after: Any) -> list[np.ndarray]:
         return [-np.abs(x_velocity - self.velocity[rows]), ctrl]
@@ -55,10 +52,7 @@ class HalfCheetahDirStep(HalfCheetahStep):
     """:class:`HalfCheetahDirEnv`'s step for a batch of envs (the sampler's fast path)."""
 
     same_model = True  # the task changes the reward only
-
-    def __init__(self, envs: Any) -> None:
-        super().__init__(envs)
-        self.direction = self.per_env("direction")
+    task_attributes = ("direction",)
 
     def terms(self, rows: Any, x_velocity: Any, ctrl: Any, after: Any) -> list[np.ndarray]:
         return [self.direction[rows] * x_velocity, ctrl]

@@ -64,6 +64,10 @@ class VectorStep(abc.ABC):
     #: changes only the reward): they are then all stepped on one model, which stays in the
     #: CPU cache. Leave False if ``set_task`` changes the model (masses, frictions ...).
     same_model: ClassVar[bool] = False
+    #: Env attributes that differ per task (a target velocity, a goal): each is read from
+    #: every env into a ``[n, ...]`` array under the same name on the step (index it with
+    #: ``rows``).
+    task_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, envs: Sequence[Any]) -> None:
         if not envs:
@@ -71,6 +75,8 @@ class VectorStep(abc.ABC):
         self.envs = list(envs)
         self.frame_skip = int(self.shared("frame_skip"))
         self.dt = float(self.shared("dt"))
+        for name in self.task_attributes:
+            setattr(self, name, self.per_env(name))
 
     def shared(self, name: str) -> Any:
         """The value of env attribute ``name``, which every env must share (a setting of the
@@ -167,6 +173,7 @@ class VectorStepper:
         #: What is gathered: the step's fields, and always qpos and qvel (checked finite).
         self._fields = tuple(dict.fromkeys(("qpos", "qvel", *self.step_fn.fields)))
         self._models = [env.model for env in envs]
+        self._counts = [env.data.warning.number for env in envs]  # live views
         if step.same_model:  # one model for every env: it stays in the CPU cache
             self._models = [envs[0].model] * len(envs)
         self._datas = [env.data for env in envs]
@@ -230,8 +237,7 @@ class VectorStepper:
         def run(share: np.ndarray) -> None:
             for j in share:
                 k = rows[j]
-                model, data = self._models[k], self._datas[k]
-                counts = data.warning.number
+                model, data, counts = self._models[k], self._datas[k], self._counts[k]
                 clear_bad_state_warnings(counts)
                 data.ctrl[:] = controls[j]
                 mujoco.mj_step(model, data, nstep=nstep)
