@@ -93,6 +93,18 @@ def surrogate_and_kl(
     """The TRPO surrogate loss ``-mean_i mean_t[ratio * A]`` and the mean ``KL(old || new)``
     over the post-adaptation episodes, for stacked adapted parameters."""
     mean, log_std = policy.mean_and_log_std_stacked(valid.observations, adapted)
+    return surrogate_and_kl_of_outputs(mean, log_std, valid, old_mean, old_log_std)
+
+
+def surrogate_and_kl_of_outputs(
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    valid: TaskData,
+    old_mean: torch.Tensor,
+    old_log_std: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`surrogate_and_kl` given the adapted policy's outputs on ``valid``'s observations
+    (means ``[tasks, E, T, A]``, log-stds ``[tasks, A]``), for a caller that has them."""
     log_std = log_std.view(log_std.shape[0], 1, 1, -1).expand_as(mean)
     old_log_std = old_log_std.view(old_log_std.shape[0], 1, 1, -1).expand_as(old_mean)
     log_ratio = gaussian_log_prob(mean, log_std, valid.actions) - gaussian_log_prob(

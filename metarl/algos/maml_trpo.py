@@ -31,7 +31,13 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from metarl.algos.base import LearnerConfig, MetaLearner, mean_valid_return
-from metarl.algos.maml import adapt, adapt_steps, kl_fisher_vector_product, surrogate_and_kl
+from metarl.algos.maml import (
+    adapt,
+    adapt_steps,
+    kl_fisher_vector_product,
+    surrogate_and_kl,
+    surrogate_and_kl_of_outputs,
+)
 from metarl.algos.policy_gradient import TaskData
 from metarl.algos.trpo import conjugate_gradient, line_search
 from metarl.task import Task
@@ -138,17 +144,14 @@ class MAMLTRPO(MetaLearner):
         params = list(policy.parameters())
 
         adapted = adapt_steps(policy, policy.params(), inner, cfg.fast_lr, cfg.first_order)
-        with torch.no_grad():
-            old_mean, old_log_std = policy.mean_and_log_std_stacked(
-                valid.observations, {k: v.detach() for k, v in adapted.items()}
-            )
-        loss, kl = surrogate_and_kl(policy, adapted, valid, old_mean, old_log_std)
-        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        mean, log_std = policy.mean_and_log_std_stacked(valid.observations, adapted)
+        old_mean, old_log_std = mean.detach(), log_std.detach()  # the policy that sampled
+        loss, _ = surrogate_and_kl_of_outputs(mean, log_std, valid, old_mean, old_log_std)
+        grads = torch.autograd.grad(loss, params)
         gradient = torch.cat([g.reshape(-1) for g in grads])
         old_loss = float(loss.detach())
         if not (torch.isfinite(gradient).all() and torch.isfinite(loss)):
             return {"loss_before": old_loss, "update": "skipped: non-finite gradient"}
-        del kl  # its curvature comes from the Fisher-vector product below
         hvp = kl_fisher_vector_product(
             policy, policy.params(), inner, valid, cfg.fast_lr, cfg.first_order, cfg.cg_damping
         )
