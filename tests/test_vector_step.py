@@ -108,3 +108,33 @@ def test_threads_over_own_mjdata_equal_mujocos_batch(family_id, monkeypatch):
         batch = sampler.sample(tasks, None, 3)
     assert calls["threads"] > 0
     assert_batches_equal(batch, expected)
+
+
+@pytest.mark.parametrize(
+    ("family_id", "shared"), [("HalfCheetahVel-v0", True), ("AntVel-v0", False)]
+)
+def test_slots_of_a_task_share_an_env_only_on_mujocos_batch(family_id, shared):
+    """MuJoCo's batch holds every slot's state, so one env per task is kept (each env's MjData
+    reserves megabytes, and 800 of them slowed PyTorch 2x); the threads path steps each env's
+    own MjData, so there every slot has its own env. The batches are checked equal to the
+    envs' own steps above."""
+    family = metarl.make_family(family_id, horizon=5)
+    tasks = family.sample_tasks(3, np.random.default_rng(0))
+    with make_sampler(family, 0) as sampler:
+        for n_tasks, episodes in ((3, 4), (2, 5)):
+            sampler.sample(tasks[:n_tasks], None, episodes)
+            slots = sampler._workers._slots
+            envs = {id(env) for env in slots.envs}
+            assert len(envs) == (n_tasks if shared else n_tasks * episodes)
+            assert envs == {id(env) for env in slots._owned}
+            assert [env.unwrapped.velocity for env in slots.envs] == [
+                t.velocity for t in tasks[:n_tasks] for _ in range(episodes)
+            ]
+
+
+def test_the_threads_path_refuses_an_env_in_two_rows(monkeypatch):
+    monkeypatch.setattr(vector_step, "mujoco_batch", None)
+    family = metarl.make_family("HalfCheetahVel-v0")
+    env = family.make_env(family.make_task()).unwrapped
+    with pytest.raises(ValueError, match="every row needs its own env"):
+        vector_step.VectorStepper([env, env], HalfCheetahVelStep, 0, lambda: None)

@@ -1,8 +1,9 @@
 """The envs one sampler worker steps: one per episode slot, kept between calls.
 
 A worker (a subprocess, or the sampler's own process with ``num_workers=0``) owns a contiguous
-range of the batch's episode slots. For each slot it holds a ``family.make_env`` env, so every
-guarantee of the task envs (action checks and clipping, unstable-physics detection, the time
+range of the batch's episode slots. For each slot it holds a ``family.make_env`` env (slots of
+one task share one when MuJoCo's batch holds their states, see :meth:`EnvSlots._assign`), so
+every guarantee of the task envs (action checks and clipping, unstable-physics detection, the time
 limit) holds in the sampler exactly as for a user stepping the env by hand.
 
 Building a MuJoCo env costs milliseconds (it parses the XML), so envs outlive a call: an env
@@ -23,7 +24,7 @@ import numpy as np
 
 from metarl.env_guard import clear_bad_state_warnings, guard_of, mujoco_unstable
 from metarl.family import TaskFamily
-from metarl.sampling.vector_step import VectorStepper, vector_step_of
+from metarl.sampling.vector_step import VectorStep, VectorStepper, vector_step_of
 from metarl.task import Task
 
 
@@ -65,8 +66,11 @@ class EnvSlots:
         self.num_threads = num_threads
         self._pool: ThreadPoolExecutor | None = None
         self._stepper: VectorStepper | None = None
+        #: The env of each slot; slots of one task may share one (see :meth:`_assign`).
         self.envs: list[gym.Env] = []
         self.tasks: list[Task] = []
+        self._owned: list[gym.Env] = []  # every env built, each once
+        self._owned_tasks: list[Task] = []
         self._inner: list[gym.Env] = []
         self._data: list[Any] = []
         self._counts: list[np.ndarray | None] = []
@@ -85,23 +89,34 @@ class EnvSlots:
         return flat
 
     def _assign(self, tasks: Sequence[Task]) -> None:
-        """Give slot k an env of ``tasks[k]``, reusing the envs already built."""
+        """Give slot k an env of ``tasks[k]``, reusing the envs already built.
+
+        When the envs are stepped through MuJoCo's batch, the slots of one task share one env:
+        the batch holds each slot's state, so the env only serves to reset into (see
+        :meth:`reset`). Each MuJoCo env reserves megabytes for its ``MjData``; 800 of them
+        slow everything else in the process (PyTorch's optimisation step ran 2x slower), so
+        the batch path keeps one per task. Otherwise every slot has its own env.
+        """
+        share = self._shares_envs(tasks[0]) if tasks else False
+        wanted = list(dict.fromkeys(tasks)) if share else list(tasks)
         spare: dict[Task, list[gym.Env]] = defaultdict(list)
-        for env, task in zip(self.envs, self.tasks, strict=True):
+        for env, task in zip(self._owned, self._owned_tasks, strict=True):
             spare[task].append(env)
-        envs: list[gym.Env | None] = [spare[t].pop() if spare[t] else None for t in tasks]
+        owned: list[gym.Env | None] = [spare[t].pop() if spare[t] else None for t in wanted]
         leftovers = [env for pool in spare.values() for env in pool]
-        for k, task in enumerate(tasks):
-            if envs[k] is not None:
+        for k, task in enumerate(wanted):
+            if owned[k] is not None:
                 continue
             env = leftovers.pop() if leftovers else None
             if env is not None and not self.family.retask_env(env, task):
                 env.close()
                 env = None
-            envs[k] = env if env is not None else self._new_env(task)
+            owned[k] = env if env is not None else self._new_env(task)
         for env in leftovers:
             env.close()
-        self.envs = envs  # type: ignore[assignment]
+        self._owned, self._owned_tasks = owned, wanted  # type: ignore[assignment]
+        env_of = dict(zip(wanted, owned, strict=True)) if share else None
+        self.envs = [env_of[t] for t in tasks] if env_of else list(self._owned)
         self.tasks = list(tasks)
         guards = [guard_of(env) for env in self.envs]
         self._inner = [g.env for g in guards]
@@ -112,14 +127,30 @@ class EnvSlots:
         self._high = np.array([s.high for s in spaces], dtype=np.float64).reshape(-1, self.act_dim)
         self._dtype = spaces[0].dtype if spaces else np.float32
         if self.vectorized and self.envs:
-            step = vector_step_of(self.envs[0])
-            if step is None:
-                raise ValueError(
-                    f"{self.family.id}: {type(self.envs[0].unwrapped).__name__} names no "
-                    f"vector_step, so its envs cannot be stepped vectorized"
-                )
+            step = self._vector_step(self.envs[0])
             unwrapped = [env.unwrapped for env in self.envs]
             self._stepper = VectorStepper(unwrapped, step, self.num_threads, self._thread_pool)
+
+    def _vector_step(self, env: gym.Env) -> type[VectorStep]:
+        step = vector_step_of(env)
+        if step is None:
+            raise ValueError(
+                f"{self.family.id}: {type(env.unwrapped).__name__} names no vector_step, so "
+                f"its envs cannot be stepped vectorized"
+            )
+        return step
+
+    def _shares_envs(self, task: Task) -> bool:
+        """Whether the slots of one task share an env: vectorized through MuJoCo's batch.
+
+        The answer depends on the env class, so the first call builds an env (of ``task``),
+        which joins the owned envs for reuse.
+        """
+        if not self.vectorized:
+            return False
+        if not self._owned:
+            self._owned, self._owned_tasks = [self._new_env(task)], [task]
+        return VectorStepper.uses_batch(self._vector_step(self._owned[0]))
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         """The threads stepping envs' own MjData when vectorized (made on first use)."""
@@ -145,11 +176,11 @@ class EnvSlots:
         for k, (env, seed) in enumerate(zip(self.envs, seeds, strict=True)):
             obs, _ = env.reset(seed=int(seed))
             self._obs[k] = self._flat_obs(obs, k)
+            if self._stepper is not None:  # before the env is reset for another slot
+                self._stepper.capture(k)
         if not np.isfinite(self._obs).all():
             k = int(np.flatnonzero(~np.isfinite(self._obs).all(axis=1))[0])
             raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
-        if self._stepper is not None:
-            self._stepper.gather_all()
         self._active = np.ones(n, dtype=bool)
         return self._obs  # never written in place: step() builds a new array
 
@@ -206,8 +237,9 @@ class EnvSlots:
         return new_obs, rewards, terminated, truncated, unstable
 
     def close(self) -> None:
-        for env in self.envs:
+        for env in self._owned:
             env.close()
+        self._owned, self._owned_tasks = [], []
         self.envs, self.tasks, self._inner, self._data, self._counts = [], [], [], [], []
         self._stepper = None
         if self._pool is not None:

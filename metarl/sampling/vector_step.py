@@ -139,17 +139,20 @@ class VectorStepper:
     The physics runs one of two ways, with the same results to the bit, whatever the number
     of threads (each env's state evolves on its own):
 
-    - **MuJoCo's batch** (``mujoco.batch.Batch``): the envs' states are copied in at reset,
-      and MuJoCo's native thread pool steps them, each loaded in turn into one ``MjData`` per
-      thread, which stays in the CPU cache. This reaches the bare ``mj_step`` speed on every
-      core. The envs' own ``MjData`` are left at their reset state meanwhile.
+    - **MuJoCo's batch** (``mujoco.batch.Batch``): each env's state is copied into a row of
+      the batch right after its reset (:meth:`capture`), and MuJoCo's native thread pool steps
+      the rows, each loaded in turn into one ``MjData`` per thread, which stays in the CPU
+      cache. This reaches the bare ``mj_step`` speed on every core. The envs' own ``MjData``
+      are not advanced, so one env can serve several rows: reset it, capture it into row k,
+      reset it again for row k + 1 (the sampler keeps one env per task this way).
     - **Threads over the envs' own ``MjData``**, when the step needs what only a whole
       ``MjData`` holds after the step (:attr:`VectorStep.post_constraint`, e.g. Ant's contact
       forces): a pool of Python threads, each stepping a contiguous share of the envs
       (``mj_step`` releases the GIL).
 
     Args:
-        envs: the unwrapped envs.
+        envs: the unwrapped env of each row; with MuJoCo's batch (:meth:`uses_batch`) an env
+            may appear in several rows.
         step: their VectorStep class.
         num_threads: threads stepping the physics (0 or 1: the calling thread).
         pool: a thread pool of at least ``num_threads`` threads, for the second way; made
@@ -178,26 +181,37 @@ class VectorStepper:
             self._models = [envs[0].model] * len(envs)
         self._datas = [env.data for env in envs]
         self._threads = max(1, num_threads)
-        self._state: dict[str, np.ndarray] = {}
+        if not self.uses_batch(step) and len({id(d) for d in self._datas}) < len(envs):
+            raise ValueError(
+                f"{step.__name__} steps each env's own MjData, so every row needs its own env"
+            )
+        self._state = {  # the gathered fields of every row, [n, ...] each
+            name: np.zeros((len(envs), *np.shape(getattr(envs[0].data, name))))
+            for name in self._fields
+        }
         self._batch: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        if step.post_constraint or mujoco_batch is None:
-            self._pool = pool() if self._threads > 1 else None
-        else:
+        if self.uses_batch(step):
             self._batch = mujoco_batch.Batch(envs[0].model, nsim=len(envs), nthread=self._threads)
             if not step.same_model:
                 self._batch.set_models(self._models)
+        else:
+            self._pool = pool() if self._threads > 1 else None
 
-    def gather_all(self) -> None:
-        """Take every env's state (after a reset): its fields, and into MuJoCo's batch."""
-        self._state = {
-            name: np.stack([np.array(getattr(d, name)) for d in self._datas])
-            for name in self._fields
-        }
+    @staticmethod
+    def uses_batch(step: type[VectorStep]) -> bool:
+        """Whether envs of ``step`` are stepped through MuJoCo's batch (else: threads over
+        each env's own ``MjData``)."""
+        return mujoco_batch is not None and not step.post_constraint
+
+    def capture(self, k: int) -> None:
+        """Take row ``k``'s env state (right after its reset): its fields, and into MuJoCo's
+        batch."""
+        data = self._datas[k]
+        for name, value in self._state.items():
+            value[k] = getattr(data, name)
         if self._batch is not None:
-            rows = self._batch.state
-            for k, (model, data) in enumerate(zip(self._models, self._datas, strict=True)):
-                mujoco.mj_getState(model, data, rows[k], _INTEGRATION_STATE)
+            mujoco.mj_getState(self._models[k], data, self._batch.state[k], _INTEGRATION_STATE)
 
     def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Step envs ``rows`` with ``actions`` (one row each).
