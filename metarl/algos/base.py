@@ -23,6 +23,7 @@ from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
 from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, save_checkpoint
 from metarl.family import TaskFamily
+from metarl.memory import keep_freed_memory
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
 from metarl.sampling import EpisodeBatch, Sampler
@@ -90,6 +91,7 @@ class MetaLearner(abc.ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        keep_freed_memory()  # the meta-step's large tensors: 2.2x faster (see metarl.memory)
         self.family: TaskFamily = make_family(config.family)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
