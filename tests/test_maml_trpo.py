@@ -3,6 +3,8 @@ learning on Navigation2D, configs, checkpoints and bit-exact resume."""
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +160,33 @@ def test_resume_is_bit_exact(tmp_path):
     rows = (tmp_path / "resumed" / "progress.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 3 and rows[0].startswith("iteration,")
     assert (tmp_path / "resumed" / "config.yaml").read_text().startswith("algorithm: maml_trpo")
+
+
+def _log_rows(run_dir) -> list[dict[str, str]]:
+    with open(run_dir / "progress.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_resume_after_a_crash_logs_each_iteration_once(tmp_path):
+    """A run stopped after iteration 3 with its last checkpoint at 2 (checkpoint_every=2)
+    resumes from 2: iteration 3 runs again and replaces the logged row of the lost run,
+    in the CSV and in TensorBoard."""
+    run = tmp_path / "run"
+    MAMLTRPO(tiny_config(), run_dir=run).train(3).close()
+    (run / "checkpoints" / "iter_000003.safetensors").unlink()  # as if killed before it
+    lost = _log_rows(run)[2]
+    resumed = metarl.load(run)
+    assert resumed.iteration == 2
+    resumed.train(1).close()
+    rows = _log_rows(run)
+    assert [r["iteration"] for r in rows] == ["1", "2", "3"]
+    assert rows[2]["return_after"] == lost["return_after"]  # bit-exact resume
+    assert not list(run.glob("*.tmp"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("return_after")] == [1, 2, 3]
 
 
 def test_checkpoints_are_atomic_and_bad_files_raise(tmp_path, monkeypatch):

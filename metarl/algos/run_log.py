@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
 
 class RunLog:
     """Appends each iteration's statistics to ``progress.csv`` and to TensorBoard (``tb/``)
-    in ``run_dir``. Columns are fixed by the first row written; a resumed run appends."""
+    in ``run_dir``. Columns are fixed by the first row written.
+
+    A resumed run appends. The iterations a stopped run logged after its last checkpoint are
+    run again on resume, so the first write of iteration ``i`` drops the rows of iterations
+    ``>= i`` from the CSV (rewritten atomically) and TensorBoard purges its events from ``i``:
+    the log holds each iteration once, as the resumed run computed it.
+    """
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.path = run_dir / "progress.csv"
         self._columns: list[str] | None = None
+        self._tb: Any = None
+        self._started = False
+
+    def _start(self, iteration: int) -> None:
+        """Open the log for a run whose first iteration written is ``iteration``."""
+        self._started = True
         if self.path.exists():
             with open(self.path, newline="") as handle:
-                self._columns = next(csv.reader(handle), None)
+                rows = list(csv.reader(handle))
+            if rows:
+                self._columns = rows[0]
+                kept = [r for r in rows[1:] if r and int(r[0]) < iteration]
+                if len(kept) < len(rows) - 1:
+                    temp = self.path.with_name(self.path.name + ".tmp")
+                    with open(temp, "w", newline="") as handle:
+                        csv.writer(handle).writerows([self._columns, *kept])
+                    os.replace(temp, self.path)
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboard is a dependency
-            self._tb = None
-        else:
-            self._tb = SummaryWriter(str(run_dir / "tb"))
+            return
+        self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=iteration)
 
     def write(self, iteration: int, stats: dict[str, Any]) -> None:
+        if not self._started:
+            self._start(iteration)
         row = {"iteration": iteration, **stats}
         if self._columns is None:
             self._columns = list(row)
