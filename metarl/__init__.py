@@ -11,7 +11,7 @@ Start with::
     env = family.make_env(tasks[0])
 """
 
-from metarl.algos import MAMLTRPO, MAMLTRPOConfig, load
+from metarl.algos import MAMLTRPO, MAMLTRPOConfig, Reptile, ReptileConfig, load
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
 from metarl.env_guard import TaskGuard, reward_terms
 from metarl.family import TaskFamily
@@ -41,6 +41,8 @@ __all__ = [
     "LogUniform",
     "MAMLTRPOConfig",
     "Parameter",
+    "Reptile",
+    "ReptileConfig",
     "Sampler",
     "Task",
     "TaskFamily",

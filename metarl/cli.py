@@ -65,10 +65,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         learner.train(max(remaining, 0))
         stats = learner.last_stats
         if stats:
-            print(
-                f"iteration {learner.iteration}: mean return before adaptation "
-                f"{stats['return_before']:.2f}, after {stats['return_after']:.2f}"
-            )
+            line = f"iteration {learner.iteration}: mean return before adaptation "
+            line += f"{stats['return_before']:.2f}"
+            if "return_after" in stats:
+                line += f", after {stats['return_after']:.2f}"
+            elif "return_last_inner" in stats:  # Reptile with sample_after=False
+                line += f", in the last inner batch {stats['return_last_inner']:.2f}"
+            print(line)
     finally:
         learner.close()
     return 0

@@ -1,4 +1,4 @@
-"""Meta-learners (MAML-TRPO; Reptile next) and the maths they share.
+"""Meta-learners (MAML-TRPO, Reptile) and the maths they share.
 
 ``metarl.load(path)`` brings back a learner from a run directory (its latest checkpoint) or from
 a checkpoint file.
@@ -11,10 +11,11 @@ from pathlib import Path
 from metarl.algos.base import LearnerConfig, MetaLearner, latest_checkpoint
 from metarl.algos.config import config_from_dict
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
+from metarl.algos.reptile import Reptile, ReptileConfig
 from metarl.checkpoint import CHECKPOINT_DIR_NAME, CheckpointError, load_checkpoint
 
 #: Learner classes by the name config files and checkpoints use.
-ALGORITHMS: dict[str, type[MetaLearner]] = {MAMLTRPO.algorithm: MAMLTRPO}
+ALGORITHMS: dict[str, type[MetaLearner]] = {cls.algorithm: cls for cls in (MAMLTRPO, Reptile)}
 
 
 def learner_class(algorithm: str) -> type[MetaLearner]:
@@ -66,6 +67,8 @@ __all__ = [
     "LearnerConfig",
     "MAMLTRPOConfig",
     "MetaLearner",
+    "Reptile",
+    "ReptileConfig",
     "learner_class",
     "load",
     "resolve_checkpoint",

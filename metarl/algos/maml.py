@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from metarl.algos.advantages import masked_mean
-from metarl.algos.policy_gradient import TaskData, gaussian_kl, gaussian_log_prob
+from metarl.algos.policy_gradient import TaskData, gaussian_kl, gaussian_log_prob, vpg_loss
 from metarl.policies import GaussianMLPPolicy
 
 Params = Mapping[str, torch.Tensor]
@@ -28,8 +28,7 @@ def _vpg_loss(
 ) -> torch.Tensor:
     """One task's vanilla policy-gradient loss: ``-mean(log pi(a|s) * A)`` over real steps."""
     mean, log_std = torch.func.functional_call(policy, dict(params), (obs,))
-    log_prob = gaussian_log_prob(mean, log_std, actions)
-    return -(log_prob * advantages * mask).sum() / mask.sum().clamp(min=1.0)
+    return vpg_loss(gaussian_log_prob(mean, log_std, actions), advantages, mask)
 
 
 def adapt(

@@ -40,6 +40,7 @@ from metarl.algos.maml import (
 )
 from metarl.algos.policy_gradient import TaskData
 from metarl.algos.trpo import conjugate_gradient, line_search
+from metarl.policies import GaussianMLPPolicy
 from metarl.task import Task
 
 
@@ -91,12 +92,6 @@ class MAMLTRPOConfig(LearnerConfig):
             raise ValueError("gamma and gae_lambda must be in [0, 1]")
 
 
-def _unstack(stacked: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Per-task dicts from ``[tasks, ...]`` tensors (detached)."""
-    n = next(iter(stacked.values())).shape[0]
-    return [{k: v[i].detach() for k, v in stacked.items()} for i in range(n)]
-
-
 class MAMLTRPO(MetaLearner):
     """MAML with a TRPO meta-update; see the module doc. ``MAMLTRPO(config, run_dir)``."""
 
@@ -116,7 +111,9 @@ class MAMLTRPO(MetaLearner):
         returns_before = None
         for k in range(cfg.num_inner_steps):
             batch = self.sampler.sample(
-                tasks, params if k == 0 else _unstack(params), cfg.fast_batch_size
+                tasks,
+                params if k == 0 else GaussianMLPPolicy.unstack_params(params),
+                cfg.fast_batch_size,
             )
             self.env_steps += batch.num_env_steps
             if returns_before is None:
@@ -125,7 +122,9 @@ class MAMLTRPO(MetaLearner):
             inner.append(data)
             adapted = adapt(self.policy, params, data, cfg.fast_lr, True, stacked=k > 0)
             params = {key: v.detach() for key, v in adapted.items()}
-        valid_batch = self.sampler.sample(tasks, _unstack(params), cfg.fast_batch_size)
+        valid_batch = self.sampler.sample(
+            tasks, GaussianMLPPolicy.unstack_params(params), cfg.fast_batch_size
+        )
         self.env_steps += valid_batch.num_env_steps
         sampling_seconds = time.perf_counter() - start
 
@@ -188,11 +187,13 @@ class MAMLTRPO(MetaLearner):
     def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
         params: Any = {k: v.detach() for k, v in self.policy.params().items()}
         for k in range(steps):
-            batch = self.sampler.sample([task], params if k == 0 else _unstack(params), episodes)
+            batch = self.sampler.sample(
+                [task], params if k == 0 else GaussianMLPPolicy.unstack_params(params), episodes
+            )
             adapted = adapt(
                 self.policy, params, self._data(batch), self.config.fast_lr, True, k > 0
             )
             params = {key: v.detach() for key, v in adapted.items()}
         if steps == 0:
             return params
-        return _unstack(params)[0]
+        return GaussianMLPPolicy.unstack_params(params)[0]

@@ -1,7 +1,9 @@
 """Policy-gradient pieces on padded episode batches: the per-task data a gradient needs
 (advantages from a freshly fitted linear baseline) and the Gaussian log-likelihood and KL.
 
-Shared by MAML-TRPO (its inner loop and its outer surrogate) and, later, Reptile.
+Shared by MAML-TRPO (its inner loop and its outer surrogate) and Reptile (its inner loop).
+The losses take log-probabilities shaped ``[..., episodes, T]`` and average over each task's
+real steps, so a ``[tasks, ...]`` batch gives one loss per task.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from metarl.algos.advantages import discounted_returns, gae, normalize_per_task
+from metarl.algos.advantages import discounted_returns, gae, masked_mean, normalize_per_task
 from metarl.algos.baseline import linear_baseline_values
 from metarl.sampling import EpisodeBatch
 
@@ -58,3 +60,22 @@ def gaussian_kl(
     """``KL(p || q)`` of two diagonal Gaussians, summed over the last dim."""
     var_p, var_q = torch.exp(2 * log_std_p), torch.exp(2 * log_std_q)
     return (log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5).sum(-1)
+
+
+def vpg_loss(log_prob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Vanilla policy gradient: ``-mean(log pi(a|s) * A)`` over each task's real steps."""
+    return -masked_mean(log_prob * advantages, mask, (-2, -1))
+
+
+def ppo_clip_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float,
+) -> torch.Tensor:
+    """PPO's clipped surrogate (Schulman et al. 2017), ``-mean(min(r A, clip(r) A))`` with
+    ``r = pi(a|s) / pi_old(a|s)``, over each task's real steps."""
+    ratio = torch.exp(log_prob - old_log_prob)
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
+    return -masked_mean(torch.minimum(ratio * advantages, clipped * advantages), mask, (-2, -1))

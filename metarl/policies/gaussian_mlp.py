@@ -146,6 +146,12 @@ class GaussianMLPPolicy(nn.Module):
         """One dict per task -> one dict of tensors with a leading task axis."""
         return {name: torch.stack([p[name] for p in params]) for name in params[0]}
 
+    @staticmethod
+    def unstack_params(stacked: Params) -> list[dict[str, torch.Tensor]]:
+        """The inverse of :meth:`stack_params`: one (detached) dict per task."""
+        n = next(iter(stacked.values())).shape[0]
+        return [{k: v[i].detach() for k, v in stacked.items()} for i in range(n)]
+
     def mean_and_log_std_stacked(
         self, obs: torch.Tensor, stacked: Params
     ) -> tuple[torch.Tensor, torch.Tensor]:
