@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from metarl.algos import learner_class
+from metarl.algos.config import config_from_dict, read_config_file
 from metarl.algos.runs import DEFAULT_CONFIG
 from metarl.cli import main
 
@@ -49,3 +51,12 @@ def test_train_resume_and_refusals(tmp_path, capsys):
 def test_the_default_config_is_the_shipped_navigation_config():
     shipped = Path(__file__).parents[1] / "experiments" / "navigation2d_maml_trpo.yaml"
     assert yaml.safe_load(shipped.read_text()) == DEFAULT_CONFIG
+
+
+def test_every_shipped_experiment_config_loads():
+    """A typo in a shipped config would only show when someone runs it: load them all."""
+    shipped = sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml"))
+    assert len(shipped) >= 3
+    for path in shipped:
+        algorithm, values = read_config_file(path)
+        config_from_dict(learner_class(algorithm).config_class, values, str(path))
