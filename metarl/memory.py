@@ -9,7 +9,8 @@ TRPO step ran 2.2x slower (experiments/RESULTS.md, "MAML-TRPO").
 
 :func:`keep_freed_memory` makes malloc serve every allocation from its heap and keep what is
 freed for the next allocation, so the working set is faulted in once. The process then keeps
-its peak memory (2.5 GB on the paper config), as PyTorch's own CUDA allocator does on a GPU.
+its peak memory (2.3 GB maximum RSS in ``benchmarks/maml_trpo_step.py`` on the paper
+config), as PyTorch's own CUDA allocator does on a GPU.
 The meta-learners call it when they are made; set ``METARL_DEFAULT_MALLOC=1`` to leave malloc
 alone (e.g. when you preload jemalloc or tcmalloc, which avoid the problem their own way).
 """

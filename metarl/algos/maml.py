@@ -12,7 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from metarl.algos.advantages import masked_mean
-from metarl.algos.policy_gradient import TaskData, gaussian_kl, gaussian_log_prob, vpg_loss
+from metarl.algos.policy_gradient import (
+    TaskData,
+    gaussian_kl,
+    gaussian_log_prob,
+    per_step_log_std,
+    vpg_loss,
+)
 from metarl.policies import GaussianMLPPolicy
 
 Params = Mapping[str, torch.Tensor]
@@ -104,8 +110,8 @@ def surrogate_and_kl_of_outputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`surrogate_and_kl` given the adapted policy's outputs on ``valid``'s observations
     (means ``[tasks, E, T, A]``, log-stds ``[tasks, A]``), for a caller that has them."""
-    log_std = log_std.view(log_std.shape[0], 1, 1, -1).expand_as(mean)
-    old_log_std = old_log_std.view(old_log_std.shape[0], 1, 1, -1).expand_as(old_mean)
+    log_std = per_step_log_std(log_std, mean)
+    old_log_std = per_step_log_std(old_log_std, old_mean)
     log_ratio = gaussian_log_prob(mean, log_std, valid.actions) - gaussian_log_prob(
         old_mean, old_log_std, valid.actions
     )

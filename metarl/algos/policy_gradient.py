@@ -54,6 +54,11 @@ def gaussian_log_prob(
     return (-0.5 * z**2 - log_std - _HALF_LOG_TWO_PI).sum(-1)
 
 
+def per_step_log_std(log_std: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """A per-task log-std ``[tasks, A]`` broadcast to the means ``[tasks, E, T, A]``."""
+    return log_std.view(log_std.shape[0], 1, 1, -1).expand_as(mean)
+
+
 def gaussian_kl(
     mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor, log_std_q: torch.Tensor
 ) -> torch.Tensor:

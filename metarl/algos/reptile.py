@@ -36,7 +36,13 @@ import numpy as np
 import torch
 
 from metarl.algos.base import LearnerConfig, MetaLearner, mean_valid_return
-from metarl.algos.policy_gradient import TaskData, gaussian_log_prob, ppo_clip_loss, vpg_loss
+from metarl.algos.policy_gradient import (
+    TaskData,
+    gaussian_log_prob,
+    per_step_log_std,
+    ppo_clip_loss,
+    vpg_loss,
+)
 from metarl.policies import GaussianMLPPolicy
 from metarl.task import Task
 
@@ -220,8 +226,7 @@ class Reptile(MetaLearner):
                 x[:, episodes] for x in (obs, actions, advantages, mask)
             )
         mean, log_std = self.policy.mean_and_log_std_stacked(obs, phi)
-        log_std = log_std.view(log_std.shape[0], 1, 1, -1).expand_as(mean)
-        log_prob = gaussian_log_prob(mean, log_std, actions)
+        log_prob = gaussian_log_prob(mean, per_step_log_std(log_std, mean), actions)
         if old_log_prob is None:
             losses = vpg_loss(log_prob, advantages, mask)
         else:
