@@ -163,7 +163,7 @@ def test_same_seed_same_batch_whatever_the_number_of_workers(vectorized):
         with make_sampler(family, workers, seed=11, vectorized=vectorized) as sampler:
             params = sampler.policy.params()
             first = sampler.sample(tasks, params, 5)
-            second = sampler.sample(tasks[::-1], params, 5)
+            second = sampler.sample(tasks[::-1], params, 2)  # 6 rows: rounded by thread count
             batches.append((first, second))
     for first, second in batches[1:]:
         assert_batches_equal(first, batches[0][0])

@@ -238,7 +238,7 @@ class Sampler:
         else:
             root = np.random.SeedSequence(_check_seed(seed))
         try:
-            with _torch_threads(1 if self.num_workers > 0 else None):
+            with _torch_threads(1):
                 return self._run(tasks, params, episodes_per_task, root, deterministic)
         except BaseException:
             # A failure mid-episode (a worker died, Ctrl-C) leaves the workers out of step:
@@ -377,21 +377,22 @@ class Sampler:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run PyTorch on ``n`` threads inside the block (``None``: unchanged).
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run PyTorch on ``n`` threads inside the block.
 
-    While worker processes step the envs, PyTorch's idle threads in this process spin-wait
-    and take CPU from the workers; the policy forward on a few hundred observations does not
-    need them (measured: about 15% more env steps/s on 2 cores).
+    The sampler's policy forward always runs on one thread, for two reasons. Determinism:
+    PyTorch's CPU kernels can round differently with 1 and 2 threads for some batch shapes
+    (seen with MKL on 2 cores for 6 observations), so a thread count that followed the number
+    of workers would make the batch depend on it. Speed: while workers or physics threads step
+    the envs, PyTorch's idle threads spin-wait and take CPU from them; the forward on a few
+    hundred observations does not need them (measured: about 15% more env steps/s on 2 cores).
     """
     before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
-        if n is not None:
-            torch.set_num_threads(before)
+        torch.set_num_threads(before)
 
 
 def _check_seed(seed: Any) -> int:
