@@ -51,6 +51,19 @@ def _cmd_families(args: argparse.Namespace) -> int:
     return 0
 
 
+def _returns_line(stats: dict) -> str:
+    """``mean return before adaptation X, after 1 step Y, ...`` from a meta-iteration's log
+    (``return_after`` comes after the last ``return_after_step_<k>``)."""
+    after = []
+    while f"return_after_step_{len(after) + 1}" in stats:
+        after.append(stats[f"return_after_step_{len(after) + 1}"])
+    if "return_after" in stats:
+        after.append(stats["return_after"])
+    parts = [f"mean return before adaptation {stats['return_before']:.2f}"]
+    parts += [f"after {k} step{'s' if k > 1 else ''} {r:.2f}" for k, r in enumerate(after, 1)]
+    return ", ".join(parts)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from metarl.algos.runs import start_run
 
@@ -65,13 +78,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         learner.train(max(remaining, 0))
         stats = learner.last_stats
         if stats:
-            line = f"iteration {learner.iteration}: mean return before adaptation "
-            line += f"{stats['return_before']:.2f}"
-            if "return_after" in stats:
-                line += f", after {stats['return_after']:.2f}"
-            elif "return_last_inner" in stats:  # Reptile with sample_after=False
-                line += f", in the last inner batch {stats['return_last_inner']:.2f}"
-            print(line)
+            print(f"iteration {learner.iteration}: {_returns_line(stats)}")
     finally:
         learner.close()
     return 0

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import metarl
+from metarl.algos.base import inner_return_stats
 from metarl.algos.maml import adapt_steps, kl_fisher_vector_product, surrogate_and_kl
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
 from metarl.algos.policy_gradient import TaskData
@@ -128,6 +129,18 @@ def test_an_accepted_step_respects_the_kl_limit():
     assert not torch.equal(flat_params(learner), before)
     for key in ("return_before", "return_after", "sampling_seconds", "optimisation_seconds"):
         assert np.isfinite(stats[key]), key
+
+
+def test_the_log_has_the_return_after_every_inner_step():
+    assert inner_return_stats([-3.0, -2.0, -1.5]) == {
+        "return_before": -3.0,
+        "return_after_step_1": -2.0,
+        "return_after_step_2": -1.5,
+    }
+    with MAMLTRPO(tiny_config(num_inner_steps=2)) as learner:
+        stats = learner.meta_step()
+    assert {"return_before", "return_after_step_1", "return_after"} <= set(stats)
+    assert "return_after_step_2" not in stats  # after 2 steps: return_after
 
 
 # ---------------------------------------------------------------------------- learning

@@ -157,7 +157,10 @@ def test_metarl_train_runs_a_reptile_config(tmp_path, capsys):
     from metarl.cli import main
 
     assert main(["train", str(config), "--run-dir", str(tmp_path / "cli")]) == 0
-    assert "in the last inner batch" in capsys.readouterr().out
+    # Three inner steps, no extra sampling after them: the returns of the three inner batches.
+    out = capsys.readouterr().out
+    assert "mean return before adaptation" in out and "after 2 steps" in out, out
+    assert "after 3 steps" not in out, out
 
 
 # ---------------------------------------------------------------------------- learning

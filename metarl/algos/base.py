@@ -71,6 +71,15 @@ def mean_valid_return(batch: EpisodeBatch) -> float:
     return float(returns.mean()) if returns.numel() else float("nan")
 
 
+def inner_return_stats(returns: list[float]) -> dict[str, float]:
+    """Log entries for the mean returns of a meta-iteration's inner batches, in order:
+    ``return_before`` (sampled with the meta-parameters), then ``return_after_step_<k>``
+    (sampled after ``k`` adaptation steps)."""
+    stats = {"return_before": returns[0]}
+    stats.update({f"return_after_step_{k}": r for k, r in enumerate(returns[1:], start=1)})
+    return stats
+
+
 class MetaLearner(abc.ABC):
     """A meta-learner: ``learner.train(iterations)``, ``learner.adapt(task, ...)``,
     ``learner.save(path)``; ``metarl.load(path)`` brings one back.

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from metarl.algos.base import LearnerConfig, MetaLearner, mean_valid_return
+from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
 from metarl.algos.maml import (
     adapt,
     adapt_steps,
@@ -108,7 +108,7 @@ class MAMLTRPO(MetaLearner):
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
         params: Any = {k: v.detach() for k, v in self.policy.params().items()}
         inner: list[TaskData] = []
-        returns_before = None
+        returns = []
         for k in range(cfg.num_inner_steps):
             batch = self.sampler.sample(
                 tasks,
@@ -116,8 +116,7 @@ class MAMLTRPO(MetaLearner):
                 cfg.fast_batch_size,
             )
             self.env_steps += batch.num_env_steps
-            if returns_before is None:
-                returns_before = mean_valid_return(batch)
+            returns.append(mean_valid_return(batch))
             data = self._data(batch)
             inner.append(data)
             adapted = adapt(self.policy, params, data, cfg.fast_lr, True, stacked=k > 0)
@@ -131,7 +130,7 @@ class MAMLTRPO(MetaLearner):
         start = time.perf_counter()
         stats = self._trpo_step(inner, self._data(valid_batch))
         stats.update(
-            return_before=returns_before,
+            **inner_return_stats(returns),
             return_after=mean_valid_return(valid_batch),
             sampling_seconds=sampling_seconds,
             optimisation_seconds=time.perf_counter() - start,

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from metarl.algos.base import LearnerConfig, MetaLearner, mean_valid_return
+from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
 from metarl.algos.policy_gradient import (
     TaskData,
     gaussian_log_prob,
@@ -77,8 +77,8 @@ class ReptileConfig(LearnerConfig):
             pseudo-gradient given to that optimiser, learning rate ``eps``).
         sample_after: sample ``fast_batch_size`` more episodes per task with the adapted
             parameters to log ``return_after`` (one more sampling per iteration; it does not
-            change training). False logs the return of the last inner batch instead, as
-            ``return_last_inner``.
+            change training). Either way the log has the return of every inner batch:
+            ``return_before`` and ``return_after_step_<k>`` for ``k < inner_steps``.
     """
 
     meta_batch_size: int = 40
@@ -243,11 +243,9 @@ class Reptile(MetaLearner):
         self._sampling_seconds = 0.0
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
         phi, returns = self._inner_loop(tasks, cfg.inner_steps, cfg.fast_batch_size)
-        stats: dict[str, Any] = {"return_before": returns[0]}
+        stats: dict[str, Any] = inner_return_stats(returns)
         if cfg.sample_after:
             stats["return_after"] = mean_valid_return(self._sample(tasks, phi, cfg.fast_batch_size))
-        else:
-            stats["return_last_inner"] = returns[-1]
         eps = meta_step_size(cfg, self.iteration)
         if all(torch.isfinite(v).all() for v in phi.values()):
             self._outer_update(phi, eps)
