@@ -84,15 +84,11 @@ def test_the_inner_loop_adapts_each_task_as_if_alone():
         data = TaskData.from_batch(batch, 0.99, 1.0)
 
         def run(rows: list[int]) -> dict[str, torch.Tensor]:
-            phi = {
-                k: v.unsqueeze(0).repeat(len(rows), *[1] * v.ndim).requires_grad_(True)
-                for k, v in theta.items()
-            }
-            optimizer = torch.optim.Adam(list(phi.values()), lr=0.01, betas=(0.0, 0.999))
+            adaptation = learner.adaptation([tasks[i] for i in rows], seed=0)
             part = TaskData(*(getattr(data, f)[rows] for f in TaskData.__dataclass_fields__))
             for episodes in (torch.tensor([0, 1]), torch.tensor([3, 2]), None):
-                learner._inner_update(phi, optimizer, part, batch.log_probs[rows], episodes)
-            return {k: v.detach() for k, v in phi.items()}
+                adaptation.update(part, batch.log_probs[rows], episodes)
+            return {k: v.detach() for k, v in adaptation.params.items()}
 
         together = run([0, 1])
         for i in (0, 1):

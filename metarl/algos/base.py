@@ -1,7 +1,13 @@
 """What every meta-learner shares: the policy, the sampler, seeding, the run directory with
-its logs and checkpoints, bit-exact resume and the progress bar. An algorithm is its config
-dataclass plus :meth:`MetaLearner.meta_step` (one meta-iteration) and
-:meth:`MetaLearner.adapt` (test-time adaptation).
+its logs and checkpoints, bit-exact resume, the progress bar, and the adaptation loop. An
+algorithm is its config dataclass plus :meth:`MetaLearner.meta_step` (one meta-iteration) and
+:meth:`MetaLearner.adaptation` (its inner procedure, one step at a time).
+
+Adaptation is always the same loop (:meth:`MetaLearner.adapt_and_sample`): sample episodes of
+every task with the current parameters, take one adaptation step per task on them, sample
+again, and so on. Meta-training, :meth:`MetaLearner.adapt` and held-out evaluation
+(:func:`metarl.evaluate`) all run it, so a learner adapts at test time exactly as it did in
+training.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import abc
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,6 +86,40 @@ def inner_return_stats(returns: list[float]) -> dict[str, float]:
     return stats
 
 
+class Adaptation(abc.ABC):
+    """One adaptation of the meta-parameters to a list of tasks, in progress: :attr:`params`
+    are the current parameters of every task, stacked ``[tasks, ...]``; :meth:`step` takes one
+    adaptation step per task on a batch sampled with them."""
+
+    params: dict[str, torch.Tensor]
+
+    @abc.abstractmethod
+    def step(self, batch: EpisodeBatch) -> None:
+        """Update :attr:`params` from ``batch`` (sampled with the current :attr:`params`)."""
+
+
+@dataclass(frozen=True)
+class AdaptationResult:
+    """What :meth:`MetaLearner.adapt_and_sample` returns.
+
+    Attributes:
+        batches: ``batches[k]`` was sampled after ``k`` adaptation steps.
+        params: the adapted parameters after the last step, stacked ``[tasks, ...]``.
+        adaptation: the finished :class:`Adaptation` (algorithm-specific extras).
+        sampling_seconds: wall-clock time spent sampling.
+    """
+
+    batches: list[EpisodeBatch]
+    params: dict[str, torch.Tensor]
+    adaptation: Adaptation
+    sampling_seconds: float
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The sampling seed of adaptation step ``step`` of an evaluation seeded with ``seed``."""
+    return int(np.random.SeedSequence((seed, step)).generate_state(1, np.uint32)[0])
+
+
 class MetaLearner(abc.ABC):
     """A meta-learner: ``learner.train(iterations)``, ``learner.adapt(task, ...)``,
     ``learner.save(path)``; ``metarl.load(path)`` brings one back.
@@ -135,9 +175,60 @@ class MetaLearner(abc.ABC):
         """One meta-iteration; returns its statistics for the log."""
 
     @abc.abstractmethod
+    def adaptation(self, tasks: Sequence[Task], seed: int | None = None) -> Adaptation:
+        """A fresh adaptation of the meta-parameters to ``tasks`` (the algorithm's inner
+        procedure). ``seed`` seeds any randomness of its own (minibatch order); None takes it
+        from the training stream, as meta-training does."""
+
+    def adapt_and_sample(
+        self,
+        tasks: Sequence[Task],
+        episodes: int,
+        steps: int,
+        seed: int | None = None,
+        sample_last: bool = True,
+    ) -> AdaptationResult:
+        """Sample ``episodes`` of every task with the meta-parameters, adapt on them, sample
+        again, ... for ``steps`` steps: ``steps + 1`` batches (without the last, after the
+        final step, unless ``sample_last``).
+
+        ``seed`` None samples from the sampler's stream (meta-training); an int makes the
+        result a function of ``seed`` alone, whatever was sampled before (evaluation).
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        tasks = list(tasks)
+        adaptation = self.adaptation(tasks, seed)
+        batches, seconds = [], 0.0
+        for k in range(steps + 1 if sample_last else steps):
+            start = time.perf_counter()
+            batches.append(
+                self.sampler.sample(
+                    tasks,
+                    GaussianMLPPolicy.unstack_params(adaptation.params),
+                    episodes,
+                    seed=None if seed is None else step_seed(seed, k),
+                )
+            )
+            seconds += time.perf_counter() - start
+            if k < steps:
+                adaptation.step(batches[-1])
+        params = {k: v.detach() for k, v in adaptation.params.items()}
+        return AdaptationResult(batches, params, adaptation, seconds)
+
     def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
         """The policy parameters adapted to ``task`` from the meta-parameters, with ``steps``
-        updates of ``episodes`` fresh episodes each."""
+        updates of ``episodes`` fresh episodes each (from the sampler's stream)."""
+        result = self.adapt_and_sample([task], episodes, steps, sample_last=False)
+        return GaussianMLPPolicy.unstack_params(result.params)[0]
+
+    def stacked_params(self, n: int) -> dict[str, torch.Tensor]:
+        """``n`` detached copies of the meta-parameters, stacked ``[n, ...]``: where every
+        adaptation starts."""
+        return {
+            k: v.detach().unsqueeze(0).repeat(n, *[1] * v.ndim)
+            for k, v in self.policy.params().items()
+        }
 
     # ------------------------------------------------------------------ training
     def train(self, iterations: int) -> MetaLearner:

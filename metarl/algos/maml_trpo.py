@@ -24,13 +24,20 @@ normalised per task; so do the post-adaptation episodes.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
+from metarl.algos.base import (
+    Adaptation,
+    LearnerConfig,
+    MetaLearner,
+    inner_return_stats,
+    mean_valid_return,
+)
 from metarl.algos.maml import (
     adapt,
     adapt_steps,
@@ -40,7 +47,7 @@ from metarl.algos.maml import (
 )
 from metarl.algos.policy_gradient import TaskData
 from metarl.algos.trpo import conjugate_gradient, line_search
-from metarl.policies import GaussianMLPPolicy
+from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
 
@@ -92,6 +99,25 @@ class MAMLTRPOConfig(LearnerConfig):
             raise ValueError("gamma and gae_lambda must be in [0, 1]")
 
 
+class MAMLAdaptation(Adaptation):
+    """MAML's inner procedure: per step, one vanilla policy-gradient step of size ``fast_lr``
+    per task (baseline fitted on the batch, advantages normalised per task). Keeps the data
+    of each step for the meta-update."""
+
+    def __init__(self, learner: MAMLTRPO, n_tasks: int) -> None:
+        self.learner = learner
+        self.params = learner.stacked_params(n_tasks)
+        #: The inner batches' data, one per step taken.
+        self.data: list[TaskData] = []
+
+    def step(self, batch: EpisodeBatch) -> None:
+        cfg = self.learner.config
+        data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
+        self.data.append(data)
+        adapted = adapt(self.learner.policy, self.params, data, cfg.fast_lr, True, stacked=True)
+        self.params = {key: v.detach() for key, v in adapted.items()}
+
+
 class MAMLTRPO(MetaLearner):
     """MAML with a TRPO meta-update; see the module doc. ``MAMLTRPO(config, run_dir)``."""
 
@@ -99,40 +125,24 @@ class MAMLTRPO(MetaLearner):
     config_class = MAMLTRPOConfig
     config: MAMLTRPOConfig
 
-    def _data(self, batch: Any) -> TaskData:
-        return TaskData.from_batch(batch, self.config.gamma, self.config.gae_lambda)
+    def adaptation(self, tasks: Sequence[Task], seed: int | None = None) -> MAMLAdaptation:
+        return MAMLAdaptation(self, len(tasks))  # deterministic given the batches: no seed
 
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config
-        start = time.perf_counter()
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        params: Any = {k: v.detach() for k, v in self.policy.params().items()}
-        inner: list[TaskData] = []
-        returns = []
-        for k in range(cfg.num_inner_steps):
-            batch = self.sampler.sample(
-                tasks,
-                params if k == 0 else GaussianMLPPolicy.unstack_params(params),
-                cfg.fast_batch_size,
-            )
-            self.env_steps += batch.num_env_steps
-            returns.append(mean_valid_return(batch))
-            data = self._data(batch)
-            inner.append(data)
-            adapted = adapt(self.policy, params, data, cfg.fast_lr, True, stacked=k > 0)
-            params = {key: v.detach() for key, v in adapted.items()}
-        valid_batch = self.sampler.sample(
-            tasks, GaussianMLPPolicy.unstack_params(params), cfg.fast_batch_size
-        )
-        self.env_steps += valid_batch.num_env_steps
-        sampling_seconds = time.perf_counter() - start
+        result = self.adapt_and_sample(tasks, cfg.fast_batch_size, cfg.num_inner_steps)
+        self.env_steps += sum(b.num_env_steps for b in result.batches)
+        *inner_batches, valid_batch = result.batches
+        inner = cast(MAMLAdaptation, result.adaptation).data
 
         start = time.perf_counter()
-        stats = self._trpo_step(inner, self._data(valid_batch))
+        valid = TaskData.from_batch(valid_batch, cfg.gamma, cfg.gae_lambda)
+        stats = self._trpo_step(inner, valid)
         stats.update(
-            **inner_return_stats(returns),
+            **inner_return_stats([mean_valid_return(b) for b in inner_batches]),
             return_after=mean_valid_return(valid_batch),
-            sampling_seconds=sampling_seconds,
+            sampling_seconds=result.sampling_seconds,
             optimisation_seconds=time.perf_counter() - start,
         )
         return stats
@@ -182,17 +192,3 @@ class MAMLTRPO(MetaLearner):
             "update": "accepted" if result.accepted else "rejected: parameters restored",
             "param_norm": float(parameters_to_vector(params).detach().norm()),
         }
-
-    def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
-        params: Any = {k: v.detach() for k, v in self.policy.params().items()}
-        for k in range(steps):
-            batch = self.sampler.sample(
-                [task], params if k == 0 else GaussianMLPPolicy.unstack_params(params), episodes
-            )
-            adapted = adapt(
-                self.policy, params, self._data(batch), self.config.fast_lr, True, k > 0
-            )
-            params = {key: v.detach() for key, v in adapted.items()}
-        if steps == 0:
-            return params
-        return GaussianMLPPolicy.unstack_params(params)[0]

@@ -29,13 +29,20 @@ slice as a separate optimiser would.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
+from metarl.algos.base import (
+    Adaptation,
+    LearnerConfig,
+    MetaLearner,
+    inner_return_stats,
+    mean_valid_return,
+)
 from metarl.algos.policy_gradient import (
     TaskData,
     gaussian_log_prob,
@@ -43,7 +50,7 @@ from metarl.algos.policy_gradient import (
     ppo_clip_loss,
     vpg_loss,
 )
-from metarl.policies import GaussianMLPPolicy
+from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
 INNER_ALGORITHMS = ("ppo", "vpg")
@@ -140,75 +147,40 @@ def reptile_update(
     return {k: torch.lerp(v, adapted[k].mean(dim=0), eps) for k, v in theta.items()}
 
 
-class Reptile(MetaLearner):
-    """Reptile for RL; see the module doc. ``Reptile(config, run_dir)``."""
+class ReptileAdaptation(Adaptation):
+    """Reptile's inner procedure for every task at once: per step, PPO-clip epochs over
+    minibatches of the batch's episodes (or one VPG update), by an inner optimiser made
+    afresh for this adaptation."""
 
-    algorithm = "reptile"
-    config_class = ReptileConfig
-    config: ReptileConfig
-
-    def __init__(self, config: ReptileConfig, run_dir: Any = None) -> None:
-        super().__init__(config, run_dir)
-        self._sampling_seconds = 0.0
-        self._outer: torch.optim.Optimizer | None = None
-        if config.outer_optimizer == "sgd":
-            self._outer = torch.optim.SGD(self.policy.parameters(), lr=config.meta_step_size)
-        elif config.outer_optimizer == "adam":
-            self._outer = torch.optim.Adam(self.policy.parameters(), lr=config.meta_step_size)
-
-    # ------------------------------------------------------------------ inner loop
-    def _shuffle_generator(self) -> torch.Generator:
-        """The minibatch order's randomness: a function of the seed and the iteration only,
-        so meta-training and :meth:`adapt` at the same iteration shuffle alike, and resume
-        needs no generator state."""
-        seed = np.random.SeedSequence(self.config.seed, spawn_key=(2, self.iteration))
-        return torch.Generator().manual_seed(int(seed.generate_state(1, np.uint64)[0] >> 1))
-
-    def _inner_loop(
-        self, tasks: list[Task], steps: int, episodes: int
-    ) -> tuple[dict[str, torch.Tensor], list[float]]:
-        """Adapt to every task at once; ``(phi [tasks, ...], mean return of each inner batch)``."""
-        cfg = self.config
-        n = len(tasks)
-        phi = {
-            k: v.detach().unsqueeze(0).repeat(n, *[1] * v.ndim).requires_grad_(True)
-            for k, v in self.policy.params().items()
+    def __init__(self, learner: Reptile, n_tasks: int, generator: torch.Generator) -> None:
+        cfg = learner.config
+        self.learner = learner
+        self.params = {
+            k: v.requires_grad_(True) for k, v in learner.stacked_params(n_tasks).items()
         }
-        leaves = list(phi.values())
+        leaves = list(self.params.values())
         if cfg.inner_optimizer == "adam":
-            optimizer: torch.optim.Optimizer = torch.optim.Adam(
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
                 leaves, lr=cfg.inner_lr, betas=(0.0, 0.999)
             )
         else:
-            optimizer = torch.optim.SGD(leaves, lr=cfg.inner_lr)
-        generator = self._shuffle_generator()
-        returns = []
-        for _ in range(steps):
-            batch = self._sample(tasks, phi, episodes)
-            returns.append(mean_valid_return(batch))
-            data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
-            if cfg.inner_algorithm == "vpg":
-                self._inner_update(phi, optimizer, data, None, None)
-                continue
-            old_log_prob = batch.log_probs
-            for _ in range(cfg.ppo_epochs):
-                order = torch.randperm(episodes, generator=generator)
-                for part in torch.tensor_split(order, cfg.ppo_minibatches):
-                    self._inner_update(phi, optimizer, data, old_log_prob, part)
-        return {k: v.detach() for k, v in phi.items()}, returns
+            self.optimizer = torch.optim.SGD(leaves, lr=cfg.inner_lr)
+        self.generator = generator  # the minibatches' order
 
-    def _sample(self, tasks: list[Task], phi: dict[str, torch.Tensor], episodes: int) -> Any:
-        """Sample with stacked parameters, counting env steps and sampling seconds."""
-        start = time.perf_counter()
-        batch = self.sampler.sample(tasks, GaussianMLPPolicy.unstack_params(phi), episodes)
-        self.env_steps += batch.num_env_steps
-        self._sampling_seconds += time.perf_counter() - start
-        return batch
+    def step(self, batch: EpisodeBatch) -> None:
+        cfg = self.learner.config
+        data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
+        if cfg.inner_algorithm == "vpg":
+            self.update(data, None, None)
+            return
+        episodes = batch.episodes_per_task
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(episodes, generator=self.generator)
+            for part in torch.tensor_split(order, cfg.ppo_minibatches):
+                self.update(data, batch.log_probs, part)
 
-    def _inner_update(
+    def update(
         self,
-        phi: dict[str, torch.Tensor],
-        optimizer: torch.optim.Optimizer,
         data: TaskData,
         old_log_prob: torch.Tensor | None,
         episodes: torch.Tensor | None,
@@ -225,28 +197,57 @@ class Reptile(MetaLearner):
             obs, actions, advantages, mask = (
                 x[:, episodes] for x in (obs, actions, advantages, mask)
             )
-        mean, log_std = self.policy.mean_and_log_std_stacked(obs, phi)
+        mean, log_std = self.learner.policy.mean_and_log_std_stacked(obs, self.params)
         log_prob = gaussian_log_prob(mean, per_step_log_std(log_std, mean), actions)
         if old_log_prob is None:
             losses = vpg_loss(log_prob, advantages, mask)
         else:
             old = old_log_prob if episodes is None else old_log_prob[:, episodes]
-            losses = ppo_clip_loss(log_prob, old, advantages, mask, self.config.ppo_clip)
-        optimizer.zero_grad(set_to_none=True)
+            losses = ppo_clip_loss(log_prob, old, advantages, mask, self.learner.config.ppo_clip)
+        self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()  # each task's slice gets its own loss's gradient
-        optimizer.step()
+        self.optimizer.step()
+
+
+class Reptile(MetaLearner):
+    """Reptile for RL; see the module doc. ``Reptile(config, run_dir)``."""
+
+    algorithm = "reptile"
+    config_class = ReptileConfig
+    config: ReptileConfig
+
+    def __init__(self, config: ReptileConfig, run_dir: Any = None) -> None:
+        super().__init__(config, run_dir)
+        self._outer: torch.optim.Optimizer | None = None
+        if config.outer_optimizer == "sgd":
+            self._outer = torch.optim.SGD(self.policy.parameters(), lr=config.meta_step_size)
+        elif config.outer_optimizer == "adam":
+            self._outer = torch.optim.Adam(self.policy.parameters(), lr=config.meta_step_size)
+
+    def adaptation(self, tasks: Sequence[Task], seed: int | None = None) -> ReptileAdaptation:
+        """The inner loop from the meta-parameters. The minibatch order is a function of
+        ``seed``, or when None of the config's seed and the iteration (so meta-training and
+        :meth:`adapt` at the same iteration shuffle alike, and resume needs no generator
+        state)."""
+        key = (self.config.seed, 2, self.iteration) if seed is None else (seed, 2)
+        state = np.random.SeedSequence(key).generate_state(1, np.uint64)[0]
+        return ReptileAdaptation(self, len(tasks), torch.Generator().manual_seed(int(state >> 1)))
 
     # ------------------------------------------------------------------ meta-iteration
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config
         start = time.perf_counter()
-        self._sampling_seconds = 0.0
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        phi, returns = self._inner_loop(tasks, cfg.inner_steps, cfg.fast_batch_size)
-        stats: dict[str, Any] = inner_return_stats(returns)
+        result = self.adapt_and_sample(
+            tasks, cfg.fast_batch_size, cfg.inner_steps, sample_last=cfg.sample_after
+        )
+        self.env_steps += sum(b.num_env_steps for b in result.batches)
+        returns = [mean_valid_return(b) for b in result.batches]
+        stats: dict[str, Any] = inner_return_stats(returns[: cfg.inner_steps])
         if cfg.sample_after:
-            stats["return_after"] = mean_valid_return(self._sample(tasks, phi, cfg.fast_batch_size))
+            stats["return_after"] = returns[-1]
         eps = meta_step_size(cfg, self.iteration)
+        phi = result.params
         if all(torch.isfinite(v).all() for v in phi.values()):
             self._outer_update(phi, eps)
             stats["update"] = "applied"
@@ -256,8 +257,8 @@ class Reptile(MetaLearner):
         stats.update(
             meta_step_size=eps,
             param_norm=float(params.detach().norm()),
-            sampling_seconds=self._sampling_seconds,
-            optimisation_seconds=time.perf_counter() - start - self._sampling_seconds,
+            sampling_seconds=result.sampling_seconds,
+            optimisation_seconds=time.perf_counter() - start - result.sampling_seconds,
         )
         return stats
 
@@ -275,12 +276,6 @@ class Reptile(MetaLearner):
             group["lr"] = eps
         self._outer.step()
         self._outer.zero_grad(set_to_none=True)
-
-    def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
-        if steps == 0:
-            return {k: v.detach() for k, v in self.policy.params().items()}
-        phi, _ = self._inner_loop([task], steps, episodes)
-        return GaussianMLPPolicy.unstack_params(phi)[0]
 
     # ------------------------------------------------------------------ state
     def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
