@@ -11,9 +11,10 @@ Start with::
     env = family.make_env(tasks[0])
 """
 
-from metarl.algos import MAMLTRPO, MAMLTRPOConfig, Reptile, ReptileConfig, load
+from metarl.algos import MAMLTRPO, MAMLTRPOConfig, MetaLearner, Reptile, ReptileConfig, load
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
 from metarl.env_guard import TaskGuard, reward_terms
+from metarl.evaluation import AdaptationReport, evaluate
 from metarl.family import TaskFamily
 from metarl.registry import (
     ENTRY_POINT_GROUP,
@@ -34,12 +35,14 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ENTRY_POINT_GROUP",
     "MAMLTRPO",
+    "AdaptationReport",
     "Choice",
     "Disk",
     "Distribution",
     "EpisodeBatch",
     "LogUniform",
     "MAMLTRPOConfig",
+    "MetaLearner",
     "Parameter",
     "Reptile",
     "ReptileConfig",
@@ -50,6 +53,7 @@ __all__ = [
     "Uniform",
     "UnknownFamilyError",
     "__version__",
+    "evaluate",
     "family_ids",
     "family_spec",
     "load",

@@ -6,6 +6,11 @@ parameter ranges; ``metarl families ID`` describes one family in full.
 ``metarl train [CONFIG] [--run-dir DIR] [--seed N] [--iterations N] [--resume]`` meta-trains
 (with no CONFIG: MAML-TRPO on Navigation2D-v0, a few minutes on 2 cores) and prints the return
 before and after adaptation.
+
+``metarl evaluate RUN_DIR_OR_CHECKPOINT [--tasks test|ood|train|FILE.json] ...`` measures the
+return after 0..K adaptation steps on held-out tasks and writes a report (JSON or CSV);
+``--video DIR`` films a few tasks before and after adaptation. ``metarl plot REPORT ... -o
+curves.png`` draws reports as adaptation curves.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import metarl
+from metarl.algos import resolve_checkpoint
+from metarl.evaluation.tasks import TASK_SETS
+from metarl.policies import GaussianMLPPolicy
 
 
 def _family_line(family_id: str, width: int) -> str:
@@ -84,6 +93,61 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_report_path(learner: metarl.MetaLearner, checkpoint: Path, tasks: str, seed: int):
+    """``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json`` (beside a lone checkpoint file)."""
+    folder = learner.run_dir if learner.run_dir is not None else checkpoint.parent
+    name = tasks if tasks in TASK_SETS else f"tasks-{Path(tasks).stem}"
+    return folder / "evaluation" / f"{name}-iter{learner.iteration:06d}-seed{seed}.json"
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from metarl.evaluation import run_evaluation
+
+    checkpoint, _ = resolve_checkpoint(args.path)
+    learner = metarl.load(checkpoint)
+    try:
+        report, tasks, result = run_evaluation(
+            learner,
+            args.tasks,
+            steps=args.steps,
+            episodes=args.episodes,
+            seed=args.seed,
+            num_tasks=args.num_tasks,
+            info={"checkpoint": str(checkpoint)},
+        )
+        out = Path(args.out or _default_report_path(learner, checkpoint, args.tasks, args.seed))
+        report.save(out)
+        print(report.summary())
+        print(f"report: {out}")
+        if args.video:
+            from metarl.evaluation.video import record_adaptation_videos
+
+            n = min(args.video_tasks, len(tasks))
+            paths = record_adaptation_videos(
+                learner.family,
+                learner.policy,
+                tasks[:n],
+                {k: v.detach() for k, v in learner.policy.params().items()},
+                GaussianMLPPolicy.unstack_params(result.params)[:n],
+                args.video,
+                fmt=args.video_format,
+                seed=args.seed,
+            )
+            print(f"videos (before | after {args.steps} steps): {', '.join(map(str, paths))}")
+    finally:
+        learner.close()
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from metarl.evaluation import AdaptationReport
+    from metarl.evaluation.plot import plot_reports
+
+    reports = [AdaptationReport.load(path) for path in args.reports]
+    print(f"plot: {plot_reports(reports, args.output, args.title)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metarl", description="Meta-reinforcement learning for robot control."
@@ -111,6 +175,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run directory's latest checkpoint"
     )
     train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="adaptation curve on held-out tasks: return after 0..K adaptation steps",
+        description="Adapt a trained learner to each task with its own inner procedure, "
+        "sampling EPISODES episodes before each step and after the last; report every return, "
+        "with the mean, std and 95%% CI per step.",
+    )
+    evaluate.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
+    evaluate.add_argument(
+        "--tasks",
+        default="test",
+        help="test (held-out, default), ood (out-of-distribution held-out), train (fresh "
+        "training draws), or FILE.json: a list of task dicts",
+    )
+    evaluate.add_argument("--num-tasks", type=int, default=40, help="tasks of a named set")
+    evaluate.add_argument("--steps", type=int, default=3, help="adaptation steps (default 3)")
+    evaluate.add_argument(
+        "--episodes", type=int, default=20, help="episodes per task and step (default 20)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="the evaluation's seed")
+    evaluate.add_argument(
+        "--out", help="report file, .json or .csv (default: RUN_DIR/evaluation/...json)"
+    )
+    evaluate.add_argument(
+        "--video", metavar="DIR", help="film a few tasks before and after adaptation into DIR"
+    )
+    evaluate.add_argument("--video-tasks", type=int, default=3, help="tasks to film (default 3)")
+    evaluate.add_argument(
+        "--video-format", choices=("gif", "mp4"), default="gif", help="mp4 needs metarl[video]"
+    )
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw evaluation reports as adaptation curves",
+        description="Adaptation curves (mean return per step with its 95%% CI band), one line "
+        "per report, one panel per task family.",
+    )
+    plot.add_argument("reports", nargs="+", help="report files (.json or .csv)")
+    plot.add_argument("-o", "--output", default="curves.png", help="image file (default PNG)")
+    plot.add_argument("--title", help="panel title (default: the family)")
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -1,0 +1,104 @@
+"""Held-out evaluation of a meta-learner: the MAML paper's protocol.
+
+For each task: sample ``episodes`` episodes with the meta-parameters (step 0), take one
+adaptation step on them with the learner's own inner procedure, sample ``episodes`` more with
+the adapted parameters (step 1), and so on up to ``steps``. Every task is adapted from the
+meta-parameters independently (all of them at once, in one batch); nothing is learned across
+tasks. The sampling of step ``k`` is seeded from ``(seed, k)`` alone, so an evaluation is
+repeatable and independent of what the learner sampled before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from metarl.algos.base import AdaptationResult, MetaLearner
+from metarl.algos.config import config_to_dict
+from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
+from metarl.evaluation.tasks import resolve_tasks
+from metarl.sampling import EpisodeBatch
+from metarl.task import Task
+
+
+def episode_returns(batch: EpisodeBatch) -> list[list[float | None]]:
+    """``[task][episode]`` returns of a batch, ``None`` for an episode with unstable physics."""
+    returns = batch.returns().tolist()
+    unstable = batch.sim_unstable.tolist()
+    return [
+        [None if bad else float(r) for r, bad in zip(row, flags, strict=True)]
+        for row, flags in zip(returns, unstable, strict=True)
+    ]
+
+
+def run_evaluation(
+    learner: MetaLearner,
+    tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
+    steps: int = 3,
+    episodes: int = 20,
+    seed: int = 0,
+    num_tasks: int = 40,
+    label: str = "",
+    learner_name: str | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> tuple[AdaptationReport, list[Task], AdaptationResult]:
+    """:func:`evaluate`, also returning the tasks and the adaptation itself (its batches and
+    adapted parameters, e.g. to film them)."""
+    for name, value, low in (("steps", steps, 0), ("episodes", episodes, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    task_list, task_set = resolve_tasks(learner.family, tasks, num_tasks, seed)
+    result = learner.adapt_and_sample(task_list, episodes, steps, seed=seed)
+    per_step = [episode_returns(batch) for batch in result.batches]  # [step][task][episode]
+    returns = [[per_step[k][i] for k in range(steps + 1)] for i in range(len(task_list))]
+    name = learner_name or learner.algorithm
+    details = {
+        "task_set": task_set,
+        "iteration": learner.iteration,
+        "env_steps": learner.env_steps,
+        "config": config_to_dict(learner.config),
+        **(info or {}),
+    }
+    if not label and name in DISPLAY_NAMES and learner.iteration:
+        label = f"{DISPLAY_NAMES[name]} (iteration {learner.iteration})"
+    report = AdaptationReport(
+        family=learner.family.id,
+        learner=name,
+        tasks=[t.to_dict() for t in task_list],
+        returns=returns,
+        episodes=episodes,
+        seed=seed,
+        label=label,
+        info=details,
+    )
+    return report, task_list, result
+
+
+def evaluate(
+    learner: MetaLearner,
+    tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
+    steps: int = 3,
+    episodes: int = 20,
+    seed: int = 0,
+    num_tasks: int = 40,
+    label: str = "",
+) -> AdaptationReport:
+    """Returns after 0..``steps`` adaptation steps of ``episodes`` episodes each, per task.
+
+    Args:
+        learner: a meta-learner (``metarl.load(run_dir)``, or any trained learner).
+        tasks: ``"test"`` (the family's fixed held-out set), ``"ood"`` (its out-of-distribution
+            held-out set), ``"train"`` (fresh draws from the training distribution), a JSON file
+            of task dicts, or a list of tasks or task dicts.
+        steps: adaptation steps (the report has ``steps + 1`` points, step 0 unadapted).
+        episodes: episodes sampled per task at each step; a step adapts on them.
+        seed: the evaluation's seed (sampling, and the ``"train"`` draws).
+        num_tasks: how many tasks of a named set (the MAML paper evaluates on 40).
+        label: the legend text (default: the algorithm's name and the iteration).
+
+    Returns:
+        An :class:`AdaptationReport`: every return, and per step the mean, std and 95% CI.
+    """
+    report, _, _ = run_evaluation(learner, tasks, steps, episodes, seed, num_tasks, label)
+    return report

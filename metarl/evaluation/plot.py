@@ -1,0 +1,55 @@
+"""Adaptation curves: the mean return after each adaptation step with its 95% confidence band,
+one line per report (learner or baseline), one panel per task family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from metarl.evaluation.report import AdaptationReport
+
+
+def plot_reports(
+    reports: Sequence[AdaptationReport], path: str | Path, title: str | None = None
+) -> Path:
+    """Draw ``reports`` as adaptation curves into ``path`` (any format Matplotlib writes,
+    by its suffix: ``.png``, ``.pdf``, ``.svg``); returns the path."""
+    if not reports:
+        raise ValueError("give at least one report to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    families = list(dict.fromkeys(r.family for r in reports))
+    fig, axes = plt.subplots(
+        1, len(families), figsize=(5.5 * len(families), 4.2), squeeze=False, layout="constrained"
+    )
+    for ax, family in zip(axes[0], families, strict=True):
+        group = [r for r in reports if r.family == family]
+        for report in group:
+            steps = report.steps
+            low, high = zip(*report.ci95, strict=True)
+            (line,) = ax.plot(steps, report.mean_return, marker="o", label=report.label)
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        tasks = sorted({r.num_tasks for r in group})
+        episodes = sorted({r.episodes for r in group})
+        ax.set_title(family if title is None else title)
+        ax.set_xlabel(f"adaptation steps ({_join(episodes)} episodes each)")
+        ax.set_ylabel(f"mean return ({_join(tasks)} tasks, 95% CI)")
+        ax.set_xticks(range(max(len(r.steps) for r in group)))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=120)
+    except ValueError as err:  # an unknown suffix
+        raise ValueError(f"cannot write a plot to {str(path)!r}: {err}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _join(values: list[int]) -> str:
+    return "/".join(str(v) for v in values)

@@ -1,0 +1,240 @@
+"""Held-out evaluation: the report's numbers by hand, JSON/CSV round trips, the protocol (step k
+sampled after k adaptation steps with the learner's own procedure), task files, the CLI and
+the plot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import metarl
+from metarl.algos.base import step_seed
+from metarl.algos.maml import adapt
+from metarl.algos.policy_gradient import TaskData
+from metarl.cli import main
+from metarl.evaluation import AdaptationReport, evaluate, resolve_tasks
+from metarl.evaluation.evaluate import episode_returns
+from metarl.evaluation.plot import plot_reports
+from metarl.policies import GaussianMLPPolicy
+
+unstack = GaussianMLPPolicy.unstack_params
+T_975_DF1 = 12.706204736174698  # Student t, 97.5% quantile, 1 degree of freedom (tables)
+
+
+def hand_report(**changes) -> AdaptationReport:
+    values = dict(
+        family="Navigation2D-v0",
+        learner="maml_trpo",
+        tasks=[{"goal": [0.1, 0.2]}, {"goal": [-0.3, 0.0]}],
+        #          step 0      step 1
+        returns=[[[1.0, 3.0], [5.0, 7.0]], [[2.0, 2.0], [6.0, 10.0]]],
+        episodes=2,
+        seed=3,
+        info={"task_set": "given"},
+    )
+    return AdaptationReport(**{**values, **changes})
+
+
+def tiny_learner(**changes) -> metarl.MAMLTRPO:
+    values = dict(
+        family="Navigation2D-v0",
+        meta_batch_size=2,
+        fast_batch_size=3,
+        num_workers=0,
+        hidden_sizes=(8,),
+        iterations=2,
+    )
+    return metarl.MAMLTRPO(metarl.MAMLTRPOConfig(**{**values, **changes}))
+
+
+# ---------------------------------------------------------------------------- the report
+def test_the_summary_by_hand():
+    report = hand_report()
+    assert report.steps == [0, 1]
+    # task means: step 0: 2 and 2; step 1: 6 and 8
+    np.testing.assert_array_equal(report.task_means(), [[2.0, 6.0], [2.0, 8.0]])
+    assert report.mean_return == [2.0, 7.0]
+    assert report.std[0] == 0.0 and report.std[1] == pytest.approx(math.sqrt(2))
+    (lo0, hi0), (lo1, hi1) = report.ci95
+    assert (lo0, hi0) == (2.0, 2.0)
+    half = T_975_DF1 * math.sqrt(2) / math.sqrt(2)
+    assert lo1 == pytest.approx(7.0 - half) and hi1 == pytest.approx(7.0 + half)
+    assert report.label == "MAML-TRPO"
+
+
+def test_unstable_episodes_are_left_out_of_the_means():
+    report = hand_report(returns=[[[1.0, None], [5.0, 7.0]], [[None, None], [6.0, 10.0]]])
+    np.testing.assert_array_equal(report.task_means()[:, 1], [6.0, 8.0])
+    assert report.task_means()[0, 0] == 1.0 and math.isnan(report.task_means()[1, 0])
+    assert report.mean_return[0] == 1.0  # one task left: no spread, no interval
+    assert math.isnan(report.std[0]) and all(math.isnan(v) for v in report.ci95[0])
+    assert report.unstable_episodes == 3
+    assert json.loads(json.dumps(report.to_dict()))["ci95"][0] == [None, None]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_report_files_round_trip(tmp_path, suffix):
+    report = hand_report(
+        returns=[[[1.0, None], [5.0, 7.25, 1e-9]], [[2.0, 2.0], [6.0, 10.0]]],  # ragged
+        info={"task_set": "test", "config": {"hidden_sizes": [8]}},
+    )
+    path = report.save(tmp_path / f"report{suffix}")
+    loaded = AdaptationReport.load(path)
+    assert loaded == report
+    assert loaded.mean_return == report.mean_return
+
+
+def test_the_json_report_has_the_documented_fields(tmp_path):
+    data = json.loads(hand_report().save(tmp_path / "r.json").read_text())
+    for key in ("family", "learner", "steps", "mean_return", "ci95", "tasks"):
+        assert key in data, key
+    assert data["steps"] == [0, 1] and data["mean_return"] == [2.0, 7.0]
+    assert data["tasks"][1] == {"task": {"goal": [-0.3, 0.0]}, "returns": [[2.0, 2.0], [6.0, 10.0]]}
+
+
+def test_bad_reports_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="one list of per-step returns per task"):
+        hand_report(returns=[[[1.0]]])
+    with pytest.raises(ValueError, match="same number of steps"):
+        hand_report(returns=[[[1.0], [2.0]], [[1.0]]])
+    with pytest.raises(ValueError, match="must be finite"):
+        hand_report(returns=[[[float("nan")]], [[1.0]]])
+    with pytest.raises(ValueError, match=r"\.json or \.csv"):
+        hand_report().save(tmp_path / "report.txt")
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="not a metarl adaptation report"):
+        AdaptationReport.load(tmp_path / "other.json")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a metarl adaptation report CSV"):
+        AdaptationReport.load(tmp_path / "other.csv")
+
+
+# ---------------------------------------------------------------------------- the protocol
+def test_evaluate_follows_the_protocol_step_by_step():
+    """Step 0 is sampled with the meta-parameters; step 1 with the parameters MAML's inner
+    step computes from step 0's episodes; each step's sampling is seeded by (seed, step)."""
+    with tiny_learner() as learner:
+        tasks = learner.family.test_tasks(3)
+        report = evaluate(learner, tasks, steps=2, episodes=4, seed=5)
+        assert report.steps == [0, 1, 2] and report.num_tasks == 3
+        assert all(len(eps) == 4 for per_step in report.returns for eps in per_step)
+
+        # Every task starts from its own copy of the meta-parameters (stacked, as the loop
+        # holds them: a vmapped forward, which may round unlike one shared forward).
+        theta = learner.stacked_params(3)
+        first = learner.sampler.sample(tasks, unstack(theta), 4, seed=step_seed(5, 0))
+        assert [list(r[0]) for r in report.returns] == episode_returns(first)
+        data = TaskData.from_batch(first, learner.config.gamma, learner.config.gae_lambda)
+        adapted = adapt(learner.policy, theta, data, learner.config.fast_lr, True, stacked=True)
+        params = unstack(adapted)
+        second = learner.sampler.sample(tasks, params, 4, seed=step_seed(5, 1))
+        assert [list(r[1]) for r in report.returns] == episode_returns(second)
+
+
+def test_evaluate_is_repeatable_and_leaves_the_learner_as_it_was():
+    with tiny_learner() as learner:
+        state = (learner.sampler.state_dict(), learner.iteration, learner.env_steps)
+        params = [p.detach().clone() for p in learner.policy.parameters()]
+        a = evaluate(learner, "test", steps=1, episodes=2, num_tasks=3, seed=0)
+        assert (learner.sampler.state_dict(), learner.iteration, learner.env_steps) == state
+        assert all(
+            torch.equal(p, q) for p, q in zip(params, learner.policy.parameters(), strict=True)
+        )
+        assert evaluate(learner, "test", steps=1, episodes=2, num_tasks=3, seed=0) == a
+        assert evaluate(learner, "test", steps=1, episodes=2, num_tasks=3, seed=1) != a
+        assert a.info["task_set"] == "test"
+        assert a.tasks == tuple(t.to_dict() for t in learner.family.test_tasks(3))
+
+
+def test_reptile_evaluates_with_its_own_inner_loop():
+    config = metarl.ReptileConfig(
+        family="Navigation2D-v0", meta_batch_size=2, fast_batch_size=4, inner_steps=1,
+        ppo_minibatches=2, num_workers=0, hidden_sizes=(8,), iterations=1,
+    )  # fmt: skip
+    with metarl.Reptile(config) as learner:
+        tasks = learner.family.test_tasks(2)
+        report = evaluate(learner, tasks, steps=1, episodes=4, seed=0)
+        adaptation = learner.adaptation(tasks, seed=0)
+        first = learner.sampler.sample(tasks, unstack(adaptation.params), 4, seed=step_seed(0, 0))
+        adaptation.step(first)
+        phi = unstack(adaptation.params)
+        second = learner.sampler.sample(tasks, phi, 4, seed=step_seed(0, 1))
+        assert [list(r[1]) for r in report.returns] == episode_returns(second)
+        assert report.learner == "reptile"
+
+
+# ---------------------------------------------------------------------------- task sets
+def test_task_sets_and_task_files(tmp_path):
+    family = metarl.make_family("HalfCheetahVel-v0")
+    assert resolve_tasks(family, "test", 4)[0] == family.test_tasks(4)
+    assert resolve_tasks(family, "ood", 2)[0] == family.ood_tasks(2)
+    train, name = resolve_tasks(family, "train", 3, seed=1)
+    assert name == "train" and train == family.sample_tasks(3, np.random.default_rng(1))
+    good = tmp_path / "mine.json"
+    good.write_text(json.dumps([{"velocity": 0.5}, {"velocity": 2.5}]))
+    tasks, name = resolve_tasks(family, str(good))
+    assert [t.velocity for t in tasks] == [0.5, 2.5] and name == str(good)
+
+
+def test_a_task_file_with_an_invalid_task_is_rejected_with_the_reason(tmp_path):
+    family = metarl.make_family("HalfCheetahVel-v0")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"velocity": 0.5}, {"velocity": 9.0}]))
+    with pytest.raises(ValueError, match=r"bad.json: task 1: .*velocity=9.0 is out of range"):
+        resolve_tasks(family, str(bad))
+    bad.write_text(json.dumps([{"speed": 1.0}]))
+    with pytest.raises(ValueError, match=r"task 0: .*no parameter\(s\) \['speed'\]"):
+        resolve_tasks(family, bad)
+    bad.write_text(json.dumps({"velocity": 1.0}))
+    with pytest.raises(ValueError, match="non-empty JSON list of task dicts"):
+        resolve_tasks(family, bad)
+    with pytest.raises(ValueError, match="one of"):
+        resolve_tasks(family, "validation")
+    other = metarl.make_family("Navigation2D-v0").default_task()
+    with pytest.raises(ValueError, match="task 0: it belongs to Navigation2D-v0"):
+        resolve_tasks(family, [other])
+
+
+# ---------------------------------------------------------------------------- CLI and plot
+def test_metarl_evaluate_and_plot(tmp_path, capsys):
+    with tiny_learner() as learner:
+        learner.run_dir = tmp_path / "run"
+        learner.save(learner.checkpoint_path())
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([{"goal": [0.1, 0.1]}, {"goal": [-0.4, 0.2]}]))
+    out = tmp_path / "report.json"
+    args = ["evaluate", str(tmp_path / "run"), "--tasks", str(tasks), "--steps", "1"]
+    assert main([*args, "--episodes", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mean return" in printed and str(out) in printed
+    report = AdaptationReport.load(out)
+    assert report.num_tasks == 2 and report.steps == [0, 1] and report.family == "Navigation2D-v0"
+    assert report.info["checkpoint"].endswith("iter_000000.safetensors")
+    # The default report path, and a second learner's report in CSV, plotted together.
+    assert main(["evaluate", str(tmp_path / "run"), "--num-tasks", "3", "--episodes", "2"]) == 0
+    default = tmp_path / "run" / "evaluation" / "test-iter000000-seed0.json"
+    assert default.is_file()
+    other = hand_report(learner="reptile").save(tmp_path / "reptile.csv")
+    png = tmp_path / "curves.png"
+    assert main(["plot", str(out), str(other), "-o", str(png)]) == 0
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Bad input: a clear error, exit status 2.
+    assert main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    assert "no run directory or checkpoint" in capsys.readouterr().err
+
+
+def test_plot_one_panel_per_family(tmp_path):
+    import matplotlib.image
+
+    wide = plot_reports(
+        [hand_report(), hand_report(family="HalfCheetahVel-v0", tasks=[{}, {}])],
+        tmp_path / "two.png",
+    )
+    narrow = plot_reports([hand_report()], tmp_path / "one.png")
+    assert matplotlib.image.imread(wide).shape[1] > 1.5 * matplotlib.image.imread(narrow).shape[1]
+    with pytest.raises(ValueError, match="at least one report"):
+        plot_reports([], tmp_path / "none.png")
