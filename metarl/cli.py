@@ -11,6 +11,11 @@ before and after adaptation.
 return after 0..K adaptation steps on held-out tasks and writes a report (JSON or CSV);
 ``--video DIR`` films a few tasks before and after adaptation. ``metarl plot REPORT ... -o
 curves.png`` draws reports as adaptation curves.
+
+``metarl baseline NAME (--family ID | --like RUN_DIR | --config FILE) ...`` measures a baseline
+(random-init, pretrained, ppo-scratch, oracle) with the same protocol, into the same report
+format. ``metarl export RUN_DIR --format sb3 -o model.zip [--task JSON]`` writes the
+meta-learned (or adapted) policy as a Stable-Baselines3 PPO model.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import metarl
 from metarl.algos import resolve_checkpoint
+from metarl.baselines import BASELINES, DEFAULT_TIMESTEPS, baseline_learner, run_baseline
 from metarl.evaluation.tasks import TASK_SETS
 from metarl.policies import GaussianMLPPolicy
 
@@ -148,6 +154,71 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    learner = baseline_learner(args.family, args.like, args.config, args.seed)
+    try:
+        report = run_baseline(
+            args.name,
+            learner,
+            args.tasks,
+            steps=args.steps,
+            episodes=args.episodes,
+            seed=args.seed or 0,
+            num_tasks=args.num_tasks,
+            timesteps=args.timesteps,
+        )
+    finally:
+        learner.close()
+    if args.out:
+        out = Path(args.out)
+    else:
+        name = args.tasks if args.tasks in TASK_SETS else f"tasks-{Path(args.tasks).stem}"
+        folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
+        out = folder / "evaluation" / f"baseline-{args.name}-{report.family}-{name}.json"
+    report.save(out)
+    print(report.summary())
+    print(f"report: {out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from metarl.sb3_bridge import export_sb3
+
+    learner = metarl.load(args.path)
+    try:
+        task = None
+        if args.task:
+            try:
+                values = json.loads(args.task)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--task must be a JSON dict of task parameters: {err}") from None
+            task = learner.family.task_from_dict(values)
+        path = export_sb3(learner, args.output, task, args.episodes, args.steps, args.seed)
+    finally:
+        learner.close()
+    what = "meta-learned policy" if task is None else f"policy adapted to {task!r}"
+    print(f"{what} written as a Stable-Baselines3 PPO model: {path}")
+    return 0
+
+
+def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``evaluate`` and ``baseline`` share: which tasks, what budget, the seed."""
+    parser.add_argument(
+        "--tasks",
+        default="test",
+        help="test (held-out, default), ood (out-of-distribution held-out), train (fresh "
+        "training draws), or FILE.json: a list of task dicts",
+    )
+    parser.add_argument("--num-tasks", type=int, default=40, help="tasks of a named set")
+    parser.add_argument("--steps", type=int, default=3, help="adaptation steps (default 3)")
+    parser.add_argument(
+        "--episodes", type=int, default=20, help="episodes per task and step (default 20)"
+    )
+    parser.add_argument("--out", help="report file, .json or .csv")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metarl", description="Meta-reinforcement learning for robot control."
@@ -184,21 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with the mean, std and 95%% CI per step.",
     )
     evaluate.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
-    evaluate.add_argument(
-        "--tasks",
-        default="test",
-        help="test (held-out, default), ood (out-of-distribution held-out), train (fresh "
-        "training draws), or FILE.json: a list of task dicts",
-    )
-    evaluate.add_argument("--num-tasks", type=int, default=40, help="tasks of a named set")
-    evaluate.add_argument("--steps", type=int, default=3, help="adaptation steps (default 3)")
-    evaluate.add_argument(
-        "--episodes", type=int, default=20, help="episodes per task and step (default 20)"
-    )
+    _add_evaluation_options(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="the evaluation's seed")
-    evaluate.add_argument(
-        "--out", help="report file, .json or .csv (default: RUN_DIR/evaluation/...json)"
-    )
     evaluate.add_argument(
         "--video", metavar="DIR", help="film a few tasks before and after adaptation into DIR"
     )
@@ -218,6 +276,49 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", default="curves.png", help="image file (default PNG)")
     plot.add_argument("--title", help="panel title (default: the family)")
     plot.set_defaults(func=_cmd_plot)
+
+    baseline = commands.add_parser(
+        "baseline",
+        help="measure a baseline (random-init, pretrained, ppo-scratch, oracle) like evaluate",
+        description="What a user would do without meta-learning, measured with the evaluate "
+        "protocol and budget into the same report: random-init (a fresh policy adapted with the "
+        "inner procedure), pretrained (SB3 PPO on the whole distribution, then adapted), "
+        "ppo-scratch (SB3 PPO on each task with the same episode budget), oracle (SB3 PPO "
+        "that observes the task).",
+    )
+    baseline.add_argument("name", choices=BASELINES, help="the baseline")
+    source = baseline.add_mutually_exclusive_group(required=True)
+    source.add_argument("--family", help="a family id (MAML-TRPO's inner procedure and policy)")
+    source.add_argument("--like", help="a run directory: its family, policy and inner procedure")
+    source.add_argument("--config", help="a config file: its family, policy and inner procedure")
+    _add_evaluation_options(baseline)
+    baseline.add_argument(
+        "--seed", type=int, help="seed of the evaluation and of the baseline's policy"
+    )
+    baseline.add_argument(
+        "--timesteps",
+        type=int,
+        default=DEFAULT_TIMESTEPS,
+        help=f"PPO's training env steps for pretrained and oracle (default {DEFAULT_TIMESTEPS:,})",
+    )
+    baseline.set_defaults(func=_cmd_baseline)
+
+    export = commands.add_parser(
+        "export",
+        help="write the meta-learned (or adapted) policy as a Stable-Baselines3 model",
+        description="Write a run's policy as a Stable-Baselines3 PPO .zip (PPO.load reads it; "
+        "its deterministic actions are ours). With --task, the policy adapted to that task.",
+    )
+    export.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
+    export.add_argument("--format", choices=("sb3",), default="sb3", help="sb3 (the default)")
+    export.add_argument("-o", "--output", required=True, help="the .zip to write")
+    export.add_argument(
+        "--task", help="adapt to this task first, a JSON dict: '{\"velocity\": 1.5}'"
+    )
+    export.add_argument("--episodes", type=int, default=20, help="episodes per adaptation step")
+    export.add_argument("--steps", type=int, default=1, help="adaptation steps (default 1)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the exported value network")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

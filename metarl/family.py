@@ -188,6 +188,21 @@ class TaskFamily:
         rng = np.random.default_rng(_seed_for(f"metarl/ood/{self.id}"))
         return [self.sample_task(rng, ood=True) for _ in range(n)]
 
+    def task_features(self, task: Task) -> np.ndarray:
+        """A flat float32 encoding of ``task``, for a policy that observes its task (the
+        oracle baseline): numeric parameters flattened in order, a ``Choice`` one-hot over its
+        training and out-of-distribution values. Override for a better-scaled encoding."""
+        task = self._check_own(task)
+        parts = []
+        for p in self.parameters:
+            if p.is_choice:
+                ood = p.ood.values if p.ood is not None else ()
+                values = list(dict.fromkeys((*p.distribution.values, *ood)))
+                parts.append(np.eye(len(values))[values.index(task[p.name])])
+            else:
+                parts.append(np.asarray(task[p.name], dtype=float).ravel())
+        return np.concatenate(parts).astype(np.float32)
+
     def _check_own(self, task: Any) -> Task:
         if not isinstance(task, Task):
             raise TypeError(

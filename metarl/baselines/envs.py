@@ -1,0 +1,105 @@
+"""Envs for the Stable-Baselines3 baselines: a family's whole task distribution as one env (a
+new task at every reset), optionally with the task in the observation (the oracle), and a
+lock-step runner of one episode per env."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from metarl.family import TaskFamily
+from metarl.task import Task
+
+
+class TaskEnv(gym.Env):
+    """One env for a family: its task drawn anew from the training distribution at every reset
+    (``task=None``: PPO pre-trained on the whole distribution), or fixed.
+
+    With ``observe_task``, :meth:`TaskFamily.task_features` of the current task is appended to
+    every observation: the oracle, which knows what the others must find out by adapting.
+
+    Args:
+        family: the task family.
+        task: a fixed task, or None to draw one per episode.
+        observe_task: append the task's features to the observation.
+        seed: seeds the task draws (a ``reset(seed=...)`` reseeds them too).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        family: TaskFamily,
+        task: Task | None = None,
+        observe_task: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.family = family
+        self.fixed_task = task
+        self.observe_task = observe_task
+        self._rng = np.random.default_rng(seed)
+        self.task = task if task is not None else family.sample_task(self._rng)
+        self._env = family.make_env(self.task)
+        self.action_space = self._env.action_space
+        space = self._env.observation_space
+        if observe_task:
+            n = family.task_features(self.task).size
+            space = gym.spaces.Box(
+                np.concatenate([space.low, np.full(n, -np.inf)]).astype(space.dtype),
+                np.concatenate([space.high, np.full(n, np.inf)]).astype(space.dtype),
+                dtype=space.dtype,
+            )
+        self.observation_space = space
+
+    def _observe(self, obs: np.ndarray) -> np.ndarray:
+        if not self.observe_task:
+            return obs
+        features = self.family.task_features(self.task).astype(obs.dtype)
+        return np.concatenate([obs, features])
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = np.random.default_rng(np.random.SeedSequence((seed, 1)))
+        if self.fixed_task is None:
+            self.task = self.family.sample_task(self._rng)
+            if not self.family.retask_env(self._env, self.task):
+                self._env.close()
+                self._env = self.family.make_env(self.task)
+        obs, info = self._env.reset(seed=seed, options=options)
+        return self._observe(obs), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self._env.step(action)
+        return self._observe(obs), float(reward), terminated, truncated, info
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def run_episodes(
+    envs: Sequence[gym.Env], act: Callable[[np.ndarray], np.ndarray], seeds: Sequence[int]
+) -> list[float | None]:
+    """One episode in each env, all in lock-step (``act`` maps the stacked observations of the
+    running envs to their actions); each episode's return, ``None`` if its physics went
+    unstable (``info["sim_unstable"]``, as the sampler masks such episodes out)."""
+    observations = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
+    totals = [0.0] * len(envs)
+    unstable = [False] * len(envs)
+    running = list(range(len(envs)))
+    while running:
+        actions = act(np.stack([observations[i] for i in running]))
+        still = []
+        for i, action in zip(running, actions, strict=True):
+            observations[i], reward, terminated, truncated, info = envs[i].step(action)
+            totals[i] += float(reward)
+            unstable[i] = bool(info.get("sim_unstable", False))
+            if not (terminated or truncated or unstable[i]):
+                still.append(i)
+        running = still
+    return [None if bad else total for total, bad in zip(totals, unstable, strict=True)]

@@ -1,0 +1,157 @@
+"""The Stable-Baselines3 PPO runs behind the baselines: pre-training on the whole task
+distribution (with or without the task in the observation), and PPO from scratch on one task
+with an adaptation budget.
+
+PPO's settings are SB3's defaults (what a user would try first), with our policy's
+architecture for the actor (:mod:`metarl.sb3_bridge`) and 8 envs for pre-training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+from tqdm import tqdm
+
+from metarl.algos.base import LearnerConfig
+from metarl.baselines.envs import TaskEnv, run_episodes
+from metarl.family import TaskFamily
+from metarl.sb3_bridge import sb3_ppo
+from metarl.task import Task
+
+#: Envs PPO pre-training steps at once (SB3's ``n_envs``).
+PRETRAIN_ENVS = 8
+
+
+class _Progress(BaseCallback):
+    """A tqdm bar over PPO's env steps (SB3's own bar needs ``rich``)."""
+
+    def __init__(self, total: int, description: str) -> None:
+        super().__init__()
+        self._bar = tqdm(total=total, desc=description, unit="step", disable=None)
+
+    def _on_step(self) -> bool:
+        self._bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self._bar.close()
+
+
+class _RolloutReturns(BaseCallback):
+    """Collects the return of every episode that ends during each of PPO's rollouts:
+    ``returns[k]`` for rollout ``k`` (collected after ``k`` PPO updates)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returns: list[list[float | None]] = [[]]
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:  # Monitor's record of an episode that just ended
+                unstable = info.get("sim_unstable", False)
+                self.returns[-1].append(None if unstable else float(info["episode"]["r"]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.returns.append([])
+
+
+def tasks_progress(tasks: Sequence[Task], description: str) -> Sequence[Task]:
+    """``tasks``, with a progress bar as they are iterated (a task can take a minute)."""
+    return tqdm(tasks, desc=description, unit="task", disable=None)
+
+
+def _architecture(config: LearnerConfig) -> dict[str, Any]:
+    return dict(
+        hidden_sizes=config.hidden_sizes, activation=config.activation, init_std=config.init_std
+    )
+
+
+def pretrain_ppo(
+    family: TaskFamily,
+    config: LearnerConfig,
+    timesteps: int,
+    seed: int = 0,
+    observe_task: bool = False,
+    ppo_kwargs: Mapping[str, Any] | None = None,
+) -> PPO:
+    """SB3 PPO trained for ``timesteps`` env steps on the whole training distribution of
+    ``family`` (a new task every episode, in each of ``PRETRAIN_ENVS`` envs), with the actor
+    architecture of ``config``; ``observe_task``: the oracle, which sees each task's features.
+    ``ppo_kwargs`` change SB3's PPO defaults (``n_steps``, ``learning_rate`` ...)."""
+    envs = DummyVecEnv(
+        [
+            (lambda i=i: Monitor(TaskEnv(family, None, observe_task, seed=seed + i)))
+            for i in range(PRETRAIN_ENVS)
+        ]
+    )
+    envs.seed(seed)
+    model = sb3_ppo(family, **_architecture(config), seed=seed, env=envs, **(ppo_kwargs or {}))
+    name = "oracle" if observe_task else "pretrained"
+    model.learn(timesteps, callback=_Progress(timesteps, f"PPO ({name}) {family.id}"))
+    return model
+
+
+def oracle_returns(
+    model: PPO,
+    family: TaskFamily,
+    tasks: Sequence[Task],
+    steps: int,
+    episodes: int,
+    seed: int,
+) -> list[list[list[float | None]]]:
+    """``[task][step][episode]`` returns of the oracle (no adaptation: every step samples
+    ``episodes`` more episodes of the same policy, stochastic as in training)."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return model.predict(obs, deterministic=False)[0]
+
+    out = []
+    for i, task in enumerate(tasks_progress(tasks, "oracle")):
+        envs = [TaskEnv(family, task, observe_task=True) for _ in range(episodes)]
+        try:
+            per_step = []
+            for k in range(steps + 1):
+                seeds = np.random.SeedSequence((seed, k, i)).generate_state(episodes).tolist()
+                per_step.append(run_episodes(envs, act, seeds))
+        finally:
+            for env in envs:
+                env.close()
+        out.append(per_step)
+    return out
+
+
+def ppo_from_scratch_returns(
+    family: TaskFamily,
+    config: LearnerConfig,
+    task: Task,
+    steps: int,
+    episodes: int,
+    seed: int,
+) -> list[list[float | None]]:
+    """``[step][episode]`` returns of SB3 PPO learning ``task`` from a fresh policy with the
+    adaptation budget: ``steps + 1`` rollouts of ``episodes`` envs x the horizon (the env steps
+    of ``episodes`` episodes per step), one PPO update after each. Step ``k`` holds the
+    episodes that ended during rollout ``k`` (after ``k`` updates): ``episodes`` of them
+    unless episodes end early (a Hopper that falls starts a new one within the rollout)."""
+    horizon = family.horizon
+    envs = DummyVecEnv([lambda: Monitor(family.make_env(task)) for _ in range(episodes)])
+    envs.seed(seed)
+    model = sb3_ppo(
+        family,
+        **_architecture(config),
+        seed=seed,
+        env=envs,
+        n_steps=horizon,
+        batch_size=horizon,  # `episodes` minibatches per epoch
+    )
+    record = _RolloutReturns()
+    model.learn((steps + 1) * episodes * horizon, callback=record)
+    envs.close()
+    return record.returns[: steps + 1]

@@ -1,0 +1,138 @@
+"""Baselines: each runs on Navigation2D at a tiny budget into the evaluation's report; each is
+what it says (random-init is the run's own starting point adapted by its inner procedure,
+pretrained carries PPO's actor, ppo-scratch gets the adaptation budget, the oracle sees the
+task); the CLI; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import metarl
+from metarl.baselines import BASELINES, baseline_learner, run_baseline
+from metarl.baselines.envs import TaskEnv, run_episodes
+from metarl.baselines.ppo import ppo_from_scratch_returns, pretrain_ppo
+from metarl.cli import main
+from metarl.sb3_bridge import params_from_sb3
+
+TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}  # per env; 8 envs pre-train
+
+
+def tiny_run(tmp_path, algorithm: str = "reptile"):
+    """A saved run (one iteration) with a small policy, for ``like=``."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"algorithm: {algorithm}\nfamily: Navigation2D-v0\nmeta_batch_size: 2\n"
+        "fast_batch_size: 2\nhidden_sizes: [8]\nnum_workers: 0\niterations: 1\nseed: 4\n"
+        + ("ppo_minibatches: 1\n" if algorithm == "reptile" else "")
+    )
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 0
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_every_baseline_gives_a_report_at_a_tiny_budget(name):
+    with baseline_learner(config=None, family="Navigation2D-v0") as learner:
+        report = run_baseline(
+            name, learner, "test", steps=1, episodes=3, num_tasks=2, timesteps=512,
+            ppo_kwargs=TINY_PPO,
+        )  # fmt: skip
+    assert report.learner == name and report.family == "Navigation2D-v0"
+    assert report.steps == [0, 1] and report.num_tasks == 2
+    assert report.tasks == tuple(t.to_dict() for t in learner.family.test_tasks(2))
+    for per_step in report.returns:
+        for episodes in per_step:
+            assert len(episodes) >= 3 and all(np.isfinite(r) for r in episodes)
+    assert all(np.isfinite(report.mean_return))
+
+
+def test_random_init_is_the_runs_starting_point_adapted_by_its_inner_loop(tmp_path):
+    run = tiny_run(tmp_path)
+    with baseline_learner(like=run) as learner:
+        assert learner.algorithm == "reptile" and learner.iteration == 0
+        report = run_baseline("random-init", learner, "test", steps=1, episodes=2, num_tasks=2)
+        # The same as evaluating an untrained learner of the run's own config.
+        config = metarl.load(run).config
+        with metarl.Reptile(config) as fresh:
+            expected = metarl.evaluate(fresh, "test", steps=1, episodes=2, num_tasks=2)
+            for p, q in zip(fresh.policy.parameters(), learner.policy.parameters(), strict=True):
+                assert torch.equal(p, q)
+    assert report.returns == expected.returns
+    assert report.info["inner_procedure"] == "reptile" and report.label == "random init"
+
+
+def test_pretrained_adapts_the_policy_ppo_trained_on_the_distribution():
+    with baseline_learner(family="Navigation2D-v0") as learner:
+        model = pretrain_ppo(learner.family, learner.config, 512, seed=0, ppo_kwargs=TINY_PPO)
+        ppo_actor = params_from_sb3(model)
+        initial = {k: v.detach().clone() for k, v in learner.policy.params().items()}
+        run_baseline(
+            "pretrained", learner, "test", steps=1, episodes=2, num_tasks=2, timesteps=512,
+            ppo_kwargs=TINY_PPO,
+        )  # fmt: skip
+        for name, value in learner.policy.params().items():
+            assert torch.equal(value, ppo_actor[name]), name  # same seed: the same PPO
+            assert not torch.equal(value, initial[name]), name
+
+
+def test_ppo_from_scratch_spends_the_adaptation_budget():
+    family = metarl.make_family("HalfCheetahVel-v0", horizon=10)  # no early termination
+    config = metarl.MAMLTRPOConfig(family="HalfCheetahVel-v0", hidden_sizes=(8,))
+    returns = ppo_from_scratch_returns(family, config, family.test_tasks(1)[0], 2, 3, seed=0)
+    assert [len(episodes) for episodes in returns] == [3, 3, 3]  # one rollout per step
+    assert returns[0] != returns[1]
+
+
+def test_task_env_draws_a_task_per_episode_and_the_oracle_sees_it():
+    family = metarl.make_family("Navigation2D-v0")
+    env = TaskEnv(family, seed=0)
+    seen = set()
+    for _ in range(3):
+        obs, _ = env.reset()
+        seen.add(env.task)
+        assert obs.shape == (2,)
+    assert len(seen) == 3
+    env.reset(seed=5)
+    first = env.task
+    env.reset(seed=5)
+    assert env.task == first  # seeded resets draw the same task
+    task = family.test_tasks(1)[0]
+    oracle = TaskEnv(family, task, observe_task=True)
+    obs, _ = oracle.reset(seed=0)
+    assert oracle.observation_space.contains(obs)
+    np.testing.assert_allclose(obs[2:], task.goal, rtol=1e-6)
+    obs, *_ = oracle.step(np.zeros(2, dtype=np.float32))
+    np.testing.assert_allclose(obs[2:], task.goal, rtol=1e-6)
+
+
+def test_run_episodes_returns_each_episodes_return():
+    family = metarl.make_family("HalfCheetahVel-v0", horizon=5)
+    task = family.test_tasks(1)[0]
+    envs = [family.make_env(task) for _ in range(2)]
+    returns = run_episodes(envs, lambda obs: np.full((len(obs), 6), 0.3), [1, 2])
+    for seed, total in zip([1, 2], returns, strict=True):  # replayed by hand
+        env = family.make_env(task)
+        env.reset(seed=seed)
+        expected = sum(env.step(np.full(6, 0.3))[1] for _ in range(5))
+        assert total == pytest.approx(expected, rel=1e-12)
+
+
+def test_metarl_baseline_cli_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "random.json"
+    args = ["baseline", "random-init", "--family", "Navigation2D-v0", "--num-tasks", "2"]
+    assert main([*args, "--steps", "1", "--episodes", "2", "--out", str(out)]) == 0
+    assert "random init" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["learner"] == "random-init" and len(data["tasks"]) == 2
+    with (
+        pytest.raises(ValueError, match="unknown baseline 'finetune'"),
+        baseline_learner(family="Navigation2D-v0") as learner,
+    ):
+        run_baseline("finetune", learner)
+    with pytest.raises(ValueError, match="give exactly one of family"):
+        baseline_learner()
+    with pytest.raises(ValueError, match="give exactly one of family"):
+        baseline_learner(family="Navigation2D-v0", config="x.yaml")
