@@ -238,3 +238,39 @@ def test_plot_one_panel_per_family(tmp_path):
     assert matplotlib.image.imread(wide).shape[1] > 1.5 * matplotlib.image.imread(narrow).shape[1]
     with pytest.raises(ValueError, match="at least one report"):
         plot_reports([], tmp_path / "none.png")
+
+
+def test_metarl_export_and_evaluate_with_video(tmp_path, capsys):
+    """`metarl export` writes a model SB3 loads, acting as our policy does; `evaluate --video`
+    films a task before and after adaptation."""
+    import imageio.v3 as iio
+    from stable_baselines3 import PPO
+
+    config = metarl.MAMLTRPOConfig(
+        family="HalfCheetahVel-v0", meta_batch_size=1, fast_batch_size=1, hidden_sizes=(8,)
+    )
+    with metarl.MAMLTRPO(config, run_dir=tmp_path / "run") as learner:
+        learner.save(learner.checkpoint_path())
+        obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 17)), dtype=torch.float32)
+        mean, _ = learner.policy(obs)
+    model_path = tmp_path / "model.zip"
+    assert main(["export", str(tmp_path / "run"), "--format", "sb3", "-o", str(model_path)]) == 0
+    model = PPO.load(model_path, device="cpu")
+    actions, _ = model.predict(obs.numpy(), deterministic=True)
+    np.testing.assert_array_equal(actions, np.clip(mean.detach().numpy(), -1, 1))
+    adapted_path = tmp_path / "adapted.zip"
+    task = ["--task", '{"velocity": 1.5}', "--episodes", "1"]
+    assert main(["export", str(tmp_path / "run"), "-o", str(adapted_path), *task]) == 0
+    assert "adapted to" in capsys.readouterr().out
+    adapted = PPO.load(adapted_path, device="cpu").predict(obs.numpy(), deterministic=True)[0]
+    assert not np.array_equal(adapted, actions)
+    assert main(["export", str(tmp_path / "run"), "-o", "x.zip", "--task", "{velocity"]) == 2
+    assert "--task must be a JSON dict" in capsys.readouterr().err
+
+    videos = tmp_path / "videos"
+    args = ["evaluate", str(tmp_path / "run"), "--num-tasks", "1", "--episodes", "1"]
+    assert main([*args, "--steps", "1", "--video", str(videos), "--video-tasks", "1"]) == 0
+    (video,) = videos.iterdir()
+    assert video.name == "task_00.gif"
+    frames = iio.imread(video, index=None)
+    assert frames.shape[0] > 10 and frames.shape[2] == 2 * 320  # before | after
