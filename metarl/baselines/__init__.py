@@ -33,7 +33,7 @@ from metarl.baselines.ppo import (
 )
 from metarl.checkpoint import load_checkpoint
 from metarl.evaluation.evaluate import run_evaluation
-from metarl.evaluation.report import AdaptationReport
+from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
@@ -104,8 +104,10 @@ def run_baseline(
         learner.policy.load_state_dict(params_from_sb3(model))
     if name in ("random-init", "pretrained"):
         info["inner_procedure"] = learner.algorithm
+        procedure = DISPLAY_NAMES.get(learner.algorithm, learner.algorithm)
+        label = f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
         report, _, _ = run_evaluation(
-            learner, tasks, steps, episodes, seed, num_tasks, learner_name=name, info=info
+            learner, tasks, steps, episodes, seed, num_tasks, label, name, info
         )
         return report
 

@@ -36,7 +36,7 @@ DISPLAY_NAMES = {
     "maml_trpo": "MAML-TRPO",
     "reptile": "Reptile",
     "random-init": "random init",
-    "pretrained": "PPO pretrained + adaptation",
+    "pretrained": "PPO pretrained",
     "ppo-scratch": "PPO from scratch",
     "oracle": "oracle (PPO sees the task)",
 }
