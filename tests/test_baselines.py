@@ -61,7 +61,8 @@ def test_random_init_is_the_runs_starting_point_adapted_by_its_inner_loop(tmp_pa
             for p, q in zip(fresh.policy.parameters(), learner.policy.parameters(), strict=True):
                 assert torch.equal(p, q)
     assert report.returns == expected.returns
-    assert report.info["inner_procedure"] == "reptile" and report.label == "random init (Reptile adaptation)"
+    assert report.info["inner_procedure"] == "reptile"
+    assert report.label == "random init (Reptile adaptation)"
 
 
 def test_pretrained_adapts_the_policy_ppo_trained_on_the_distribution():
