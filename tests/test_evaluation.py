@@ -64,6 +64,12 @@ def test_the_summary_by_hand():
     half = T_975_DF1 * math.sqrt(2) / math.sqrt(2)
     assert lo1 == pytest.approx(7.0 - half) and hi1 == pytest.approx(7.0 + half)
     assert report.label == "MAML-TRPO"
+    # The gain, paired per task: 6 - 2 and 8 - 2, so mean 5, std sqrt(2).
+    gain, (g_lo, g_hi) = report.gain(1)
+    assert gain == 5.0
+    assert g_lo == pytest.approx(5.0 - T_975_DF1) and g_hi == pytest.approx(5.0 + T_975_DF1)
+    assert report.gain(0) == (0.0, (0.0, 0.0))
+    assert report.to_dict()["gain"] == [0.0, 5.0]
 
 
 def test_unstable_episodes_are_left_out_of_the_means():

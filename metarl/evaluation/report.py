@@ -153,15 +153,18 @@ class AdaptationReport:
     def ci95(self) -> list[tuple[float, float]]:
         """Per step: the 95% Student-t confidence interval ``(low, high)`` of the mean return
         over tasks (NaN with fewer than two tasks)."""
-        out = []
-        for col, mean, std in zip(self.task_means().T, self.mean_return, self.std, strict=True):
-            n = _count(col)
-            if n < 2:
-                out.append((math.nan, math.nan))
-                continue
-            half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-            out.append((mean - half, mean + half))
-        return out
+        return [_mean_and_ci(col[~np.isnan(col)])[1] for col in self.task_means().T]
+
+    def gain(self, step: int, reference: int = 0) -> tuple[float, tuple[float, float]]:
+        """``(mean, (low, high))``: how much adaptation changed the return from step
+        ``reference`` to ``step``, paired per task (each task's mean at ``step`` minus its mean
+        at ``reference``), with a 95% Student-t interval over tasks. Tasks differ far more from
+        one another than adaptation changes any one of them, so this paired interval is the
+        one that says whether adaptation helped; the per-step intervals overlap even when it
+        clearly did."""
+        means = self.task_means()
+        diff = means[:, step] - means[:, reference]
+        return _mean_and_ci(diff[~np.isnan(diff)])
 
     @property
     def unstable_episodes(self) -> int:
@@ -173,12 +176,17 @@ class AdaptationReport:
         lines = [
             f"{self.label} on {self.family}: {self.num_tasks} tasks, {self.episodes} episodes "
             f"per adaptation step",
-            f"{'step':>4}  {'mean return':>12}  {'95% CI':>22}  {'std':>9}",
+            f"{'step':>4}  {'mean return':>12}  {'95% CI':>22}  {'std':>9}  "
+            f"{'gain over step 0, paired (95% CI)':>36}",
         ]
         for k, mean, (lo, hi), std in zip(
             self.steps, self.mean_return, self.ci95, self.std, strict=True
         ):
-            lines.append(f"{k:>4}  {mean:>12.2f}  [{lo:>9.2f}, {hi:>9.2f}]  {std:>9.2f}")
+            gain, (g_lo, g_hi) = self.gain(k)
+            lines.append(
+                f"{k:>4}  {mean:>12.2f}  [{lo:>9.2f}, {hi:>9.2f}]  {std:>9.2f}  "
+                f"{gain:>10.2f} [{g_lo:>9.2f}, {g_hi:>9.2f}]"
+            )
         if self.unstable_episodes:
             lines.append(f"({self.unstable_episodes} episodes with unstable physics left out)")
         return "\n".join(lines)
@@ -199,6 +207,11 @@ class AdaptationReport:
             "mean_return": [_json_number(v) for v in self.mean_return],
             "std": [_json_number(v) for v in self.std],
             "ci95": [[_json_number(lo), _json_number(hi)] for lo, hi in self.ci95],
+            "gain": [_json_number(self.gain(k)[0]) for k in self.steps],
+            "gain_ci95": [
+                [_json_number(lo), _json_number(hi)]
+                for lo, hi in (self.gain(k)[1] for k in self.steps)
+            ],
             "info": self.info,
             "tasks": [
                 {"task": dict(task), "returns": [list(eps) for eps in returns]}
@@ -317,6 +330,18 @@ class AdaptationReport:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not valid JSON: {err}") from None
         return cls.from_dict(data, str(path))
+
+
+def _mean_and_ci(values: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """The mean of ``values`` and its 95% Student-t interval (NaN where undefined)."""
+    if values.size == 0:
+        return math.nan, (math.nan, math.nan)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, (math.nan, math.nan)
+    half = float(stats.t.ppf(0.975, values.size - 1)) * float(values.std(ddof=1))
+    half /= math.sqrt(values.size)
+    return mean, (mean - half, mean + half)
 
 
 def _count(column: np.ndarray) -> int:
