@@ -3,6 +3,7 @@ one line per report (learner or baseline), one panel per task family."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,10 +24,11 @@ def plot_reports(
 
     families = list(dict.fromkeys(r.family for r in reports))
     fig, axes = plt.subplots(
-        1, len(families), figsize=(5.5 * len(families), 4.2), squeeze=False, layout="constrained"
+        1, len(families), figsize=(8.5 * len(families), 4.2), squeeze=False, layout="constrained"
     )
     for ax, family in zip(axes[0], families, strict=True):
-        group = [r for r in reports if r.family == family]
+        # Best final return first: the legend then reads top to bottom like the curves.
+        group = sorted((r for r in reports if r.family == family), key=_final_return)
         for report in group:
             steps = report.steps
             low, high = zip(*report.ci95, strict=True)
@@ -39,7 +41,7 @@ def plot_reports(
         ax.set_ylabel(f"mean return ({_join(tasks)} tasks, 95% CI)")
         ax.set_xticks(range(max(len(r.steps) for r in group)))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -49,6 +51,11 @@ def plot_reports(
     finally:
         plt.close(fig)
     return path
+
+
+def _final_return(report: AdaptationReport) -> float:
+    final = report.mean_return[-1]
+    return -final if final == final else math.inf  # NaN (no stable episode) last
 
 
 def _join(values: list[int]) -> str:
