@@ -119,6 +119,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             episodes=args.episodes,
             seed=args.seed,
             num_tasks=args.num_tasks,
+            label=args.label or "",
             info={"checkpoint": str(checkpoint)},
         )
         out = Path(args.out or _default_report_path(learner, checkpoint, args.tasks, args.seed))
@@ -166,6 +167,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             seed=args.seed or 0,
             num_tasks=args.num_tasks,
             timesteps=args.timesteps,
+            label=args.label or "",
         )
     finally:
         learner.close()
@@ -257,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
     _add_evaluation_options(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="the evaluation's seed")
+    evaluate.add_argument("--label", help="legend text (default: the algorithm and iteration)")
     evaluate.add_argument(
         "--video", metavar="DIR", help="film a few tasks before and after adaptation into DIR"
     )
@@ -301,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMESTEPS,
         help=f"PPO's training env steps for pretrained and oracle (default {DEFAULT_TIMESTEPS:,})",
     )
+    baseline.add_argument("--label", help="legend text (default: the baseline's name)")
     baseline.set_defaults(func=_cmd_baseline)
 
     export = commands.add_parser(

@@ -124,10 +124,10 @@ def test_run_episodes_returns_each_episodes_return():
 def test_metarl_baseline_cli_and_bad_input(tmp_path, capsys):
     out = tmp_path / "random.json"
     args = ["baseline", "random-init", "--family", "Navigation2D-v0", "--num-tasks", "2"]
-    assert main([*args, "--steps", "1", "--episodes", "2", "--out", str(out)]) == 0
-    assert "random init" in capsys.readouterr().out
+    assert main([*args, "--steps", "1", "--episodes", "2", "--out", str(out), "--label", "x"]) == 0
+    assert "x on Navigation2D-v0" in capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert data["learner"] == "random-init" and len(data["tasks"]) == 2
+    assert data["learner"] == "random-init" and len(data["tasks"]) == 2 and data["label"] == "x"
     with (
         pytest.raises(ValueError, match="unknown baseline 'finetune'"),
         baseline_learner(family="Navigation2D-v0") as learner,

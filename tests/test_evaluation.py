@@ -214,11 +214,12 @@ def test_metarl_evaluate_and_plot(tmp_path, capsys):
     tasks.write_text(json.dumps([{"goal": [0.1, 0.1]}, {"goal": [-0.4, 0.2]}]))
     out = tmp_path / "report.json"
     args = ["evaluate", str(tmp_path / "run"), "--tasks", str(tasks), "--steps", "1"]
-    assert main([*args, "--episodes", "2", "--out", str(out)]) == 0
+    assert main([*args, "--episodes", "2", "--out", str(out), "--label", "mine"]) == 0
     printed = capsys.readouterr().out
     assert "mean return" in printed and str(out) in printed
     report = AdaptationReport.load(out)
     assert report.num_tasks == 2 and report.steps == [0, 1] and report.family == "Navigation2D-v0"
+    assert report.label == "mine"
     assert report.info["checkpoint"].endswith("iter_000000.safetensors")
     # The default report path, and a second learner's report in CSV, plotted together.
     assert main(["evaluate", str(tmp_path / "run"), "--num-tasks", "3", "--episodes", "2"]) == 0

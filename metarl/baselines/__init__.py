@@ -85,13 +85,15 @@ def run_baseline(
     num_tasks: int = 40,
     timesteps: int = DEFAULT_TIMESTEPS,
     ppo_kwargs: Mapping[str, Any] | None = None,
+    label: str = "",
 ) -> AdaptationReport:
     """Measure baseline ``name`` (one of :data:`BASELINES`) on ``tasks`` as
     :func:`metarl.evaluate` measures a meta-learner: returns after 0..``steps`` adaptation
     steps of ``episodes`` episodes. ``learner`` (from :func:`baseline_learner`) gives the
     family, the policy architecture and the inner procedure; ``timesteps`` is PPO's training
     budget for ``pretrained`` and ``oracle``, and ``ppo_kwargs`` change SB3's PPO defaults
-    for their pre-training. ``pretrained`` replaces ``learner``'s parameters with PPO's."""
+    for their pre-training; ``label`` is the legend text (default: the baseline's name and
+    inner procedure). ``pretrained`` replaces ``learner``'s parameters with PPO's."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; available: {list(BASELINES)}")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
@@ -105,7 +107,7 @@ def run_baseline(
     if name in ("random-init", "pretrained"):
         info["inner_procedure"] = learner.algorithm
         procedure = DISPLAY_NAMES.get(learner.algorithm, learner.algorithm)
-        label = f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
+        label = label or f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
         report, _, _ = run_evaluation(
             learner, tasks, steps, episodes, seed, num_tasks, label, name, info
         )
@@ -129,6 +131,7 @@ def run_baseline(
         returns=returns,
         episodes=episodes,
         seed=seed,
+        label=label,
         info=info,
     )
 
