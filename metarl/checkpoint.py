@@ -14,13 +14,14 @@ was.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from metarl.atomic import atomic_path
 
 FORMAT = "metarl-checkpoint"
 #: The folder of a run directory that holds its checkpoints.
@@ -35,20 +36,11 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write ``tensors`` and the JSON-able ``meta`` to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = json.dumps({"format": FORMAT, "version": VERSION, **meta})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata={"metarl": document})
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

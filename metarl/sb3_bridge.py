@@ -31,7 +31,6 @@ trust; metarl's own checkpoints never pickle (:mod:`metarl.checkpoint`).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
 from metarl.algos.base import MetaLearner
+from metarl.atomic import atomic_path
 from metarl.family import TaskFamily
 from metarl.policies.gaussian_mlp import ACTIVATIONS, GaussianMLPPolicy, Params
 from metarl.task import Task
@@ -343,17 +343,8 @@ def export_sb3(
     try:
         params = learner.policy.params() if task is None else learner.adapt(task, episodes, steps)
         model = sb3_ppo_for_policy(family, learner.policy, params, seed=seed, env=env)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                model.save(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            model.save(handle)
     finally:
         env.close()
     return path

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
+
+from metarl.atomic import atomic_path
 
 
 class RunLog:
@@ -35,10 +36,8 @@ class RunLog:
                 self._columns = rows[0]
                 kept = [r for r in rows[1:] if r and int(r[0]) < iteration]
                 if len(kept) < len(rows) - 1:
-                    temp = self.path.with_name(self.path.name + ".tmp")
-                    with open(temp, "w", newline="") as handle:
+                    with atomic_path(self.path) as temp, open(temp, "w", newline="") as handle:
                         csv.writer(handle).writerows([self._columns, *kept])
-                    os.replace(temp, self.path)
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboard is a dependency

@@ -19,7 +19,6 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from metarl.atomic import atomic_path
 
 FORMAT = "metarl-adaptation-report"
 VERSION = 1
@@ -305,14 +306,8 @@ class AdaptationReport:
             lines = [f"# {FORMAT} v{VERSION}", f"# {json.dumps(header, sort_keys=True)}"]
             body = _csv_text(self.csv_rows())
             text = "\n".join(lines) + "\n" + body
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(path) as tmp:
             tmp.write_text(text)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return path
 
     @classmethod

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from metarl.atomic import atomic_path
 from metarl.family import TaskFamily
 from metarl.policies.gaussian_mlp import GaussianMLPPolicy, Params
 from metarl.task import Task
@@ -272,18 +272,6 @@ def side_by_side(
 
 
 # ---------------------------------------------------------------------------------- write
-def _temp_path(path: Path) -> Path:
-    """Create an empty, unique file beside ``path`` with the same suffix (so encoders that
-    pick the container from the suffix still see it), honouring the umask."""
-    while True:
-        temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-        try:
-            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        except FileExistsError:
-            continue
-        return temp
-
-
 def write_video(
     frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float | None = None
 ) -> Path:
@@ -323,9 +311,7 @@ def write_video(
             )
     import imageio.v3 as iio  # Imported here: only writing a video needs it.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path)
-    try:
+    with atomic_path(path, keep_suffix=True) as temp:
         if suffix == ".gif":
             iio.imwrite(
                 temp,
@@ -347,10 +333,6 @@ def write_video(
                 pixelformat="yuv420p",
                 macro_block_size=1,  # Keep the frame size; the default 16 would rescale.
             )
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path
 
 
