@@ -5,7 +5,7 @@ parameter ranges; ``metarl families ID`` describes one family in full.
 
 ``metarl train [CONFIG] [--run-dir DIR] [--seed N] [--iterations N] [--resume]`` meta-trains
 (with no CONFIG: MAML-TRPO on Navigation2D-v0, a few minutes on 2 cores) and prints the return
-before and after adaptation.
+before and after adaptation; ``--eval-every N`` adds a held-out evaluation every N iterations.
 
 ``metarl evaluate RUN_DIR_OR_CHECKPOINT [--tasks test|ood|train|FILE.json] ...`` measures the
 return after 0..K adaptation steps on held-out tasks and writes a report (JSON or CSV);
@@ -82,6 +82,18 @@ def _returns_line(stats: dict) -> str:
 def _cmd_train(args: argparse.Namespace) -> int:
     from metarl.algos.runs import start_run
 
+    callback = None
+    if args.eval_every is not None:
+        from metarl.algos.callbacks import EvaluationCallback
+
+        callback = EvaluationCallback(
+            args.eval_every,
+            tasks=args.eval_tasks,
+            steps=args.eval_steps,
+            episodes=args.eval_episodes,
+            num_tasks=args.eval_num_tasks,
+            verbose=True,
+        )
     learner = start_run(args.config, args.run_dir, args.seed, args.resume)
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
@@ -90,7 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"{learner.algorithm} on {learner.config.family}: iterations {learner.iteration} -> "
             f"{max(target, learner.iteration)}, run directory {learner.run_dir}"
         )
-        learner.train(max(remaining, 0))
+        learner.train(max(remaining, 0), callback=callback)
         stats = learner.last_stats
         if stats:
             print(f"iteration {learner.iteration}: {_returns_line(stats)}")
@@ -99,15 +111,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_report_path(learner: metarl.MetaLearner, checkpoint: Path, tasks: str, seed: int):
-    """``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json`` (beside a lone checkpoint file)."""
-    folder = learner.run_dir if learner.run_dir is not None else checkpoint.parent
-    name = tasks if tasks in TASK_SETS else f"tasks-{Path(tasks).stem}"
-    return folder / "evaluation" / f"{name}-iter{learner.iteration:06d}-seed{seed}.json"
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from metarl.evaluation import run_evaluation
+    from metarl.evaluation.evaluate import default_report_path
 
     checkpoint, _ = resolve_checkpoint(args.path)
     learner = metarl.load(checkpoint)
@@ -122,7 +128,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             label=args.label or "",
             info={"checkpoint": str(checkpoint)},
         )
-        out = Path(args.out or _default_report_path(learner, checkpoint, args.tasks, args.seed))
+        out = Path(
+            args.out
+            or default_report_path(learner, args.tasks, args.seed, beside=checkpoint.parent)
+        )
         report.save(out)
         print(report.summary())
         print(f"report: {out}")
@@ -246,6 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, help="train until this many iterations in total")
     train.add_argument(
         "--resume", action="store_true", help="continue the run directory's latest checkpoint"
+    )
+    held_out = train.add_argument_group(
+        "held-out evaluation during training",
+        "every N iterations, the adaptation curve on held-out tasks (as metarl evaluate), "
+        "logged as heldout/* and saved under RUN_DIR/evaluation/; the best iteration is kept "
+        "as RUN_DIR/checkpoints/best.safetensors",
+    )
+    held_out.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N iterations")
+    held_out.add_argument("--eval-tasks", default="test", help="test (default), ood, train, FILE")
+    held_out.add_argument("--eval-num-tasks", type=int, default=40, help="tasks (default 40)")
+    held_out.add_argument("--eval-steps", type=int, default=3, help="adaptation steps (default 3)")
+    held_out.add_argument(
+        "--eval-episodes", type=int, default=20, help="episodes per task and step (default 20)"
     )
     train.set_defaults(func=_cmd_train)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering (videos), before mujoco loads
+
 import numpy as np
 import pytest
 

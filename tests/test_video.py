@@ -186,3 +186,29 @@ def test_failed_write_leaves_nothing(monkeypatch, tmp_path) -> None:
         video.write_video(_frames(), tmp_path / "clip.gif")
     assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
     assert (tmp_path / "clip.gif").read_bytes() == b"the old video"
+
+
+def test_no_opengl_says_to_set_mujoco_gl() -> None:
+    """Without a display and without MUJOCO_GL, MuJoCo cannot render: the error says what to
+    set, instead of MuJoCo's "an OpenGL platform library has not been loaded"."""
+    import subprocess
+    import sys
+
+    code = (
+        "import metarl, numpy as np\n"
+        "from metarl.evaluation import video\n"
+        "from metarl.policies import GaussianMLPPolicy\n"
+        "family = metarl.make_family('HalfCheetahVel-v0')\n"
+        "policy = GaussianMLPPolicy(17, 6, (4,))\n"
+        "video.render_episode(family, family.default_task(), policy, policy.params(),"
+        " width=32, height=24, max_steps=1)\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        pytest.skip("this machine renders without MUJOCO_GL (a display or a default GL)")
+    assert "start Python with MUJOCO_GL=egl" in done.stderr, done.stderr[-2000:]

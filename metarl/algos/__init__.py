@@ -1,7 +1,8 @@
 """Meta-learners (MAML-TRPO, Reptile) and the maths they share.
 
 ``metarl.load(path)`` brings back a learner from a run directory (its latest checkpoint) or from
-a checkpoint file.
+a checkpoint file. ``learner.train(n, callback=...)`` takes the callbacks of
+:mod:`metarl.algos.callbacks` (held-out evaluation during training, early stopping).
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from metarl.algos.base import LearnerConfig, MetaLearner, latest_checkpoint
+from metarl.algos.callbacks import (
+    Callback,
+    CallbackList,
+    EvaluationCallback,
+    StopTrainingOnReturn,
+)
 from metarl.algos.config import config_from_dict
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
 from metarl.algos.reptile import Reptile, ReptileConfig
@@ -64,11 +71,15 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
 __all__ = [
     "ALGORITHMS",
     "MAMLTRPO",
+    "Callback",
+    "CallbackList",
+    "EvaluationCallback",
     "LearnerConfig",
     "MAMLTRPOConfig",
     "MetaLearner",
     "Reptile",
     "ReptileConfig",
+    "StopTrainingOnReturn",
     "learner_class",
     "load",
     "resolve_checkpoint",

@@ -25,6 +25,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
 from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, save_checkpoint
@@ -231,18 +232,30 @@ class MetaLearner(abc.ABC):
         }
 
     # ------------------------------------------------------------------ training
-    def train(self, iterations: int) -> MetaLearner:
+    def train(
+        self, iterations: int, callback: Callback | Sequence[Callback] | None = None
+    ) -> MetaLearner:
         """Run ``iterations`` meta-iterations (logging each, checkpointing every
-        ``checkpoint_every`` and at the end when there is a run directory); returns self."""
+        ``checkpoint_every`` and at the end when there is a run directory); returns self.
+
+        ``callback`` (a :class:`~metarl.algos.callbacks.Callback` or a list of them) is called
+        after each iteration, before it is logged; it may add statistics to the log (held-out
+        evaluation) or stop training early by returning False.
+        """
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
+        hooks = as_callback(callback)
+        hooks.on_training_start(self)
         bar = tqdm(range(iterations), desc=f"{self.algorithm} {self.config.family}", disable=None)
+        ran = 0
         for _ in bar:
             start = time.perf_counter()
             stats = self.meta_step()
             self.iteration += 1
+            ran += 1
             stats["seconds"] = time.perf_counter() - start
             stats["env_steps"] = self.env_steps
+            keep_going = hooks.on_iteration_end(self, stats)
             self.last_stats = stats
             if self._log is not None:
                 self._log.write(self.iteration, stats)
@@ -252,12 +265,12 @@ class MetaLearner(abc.ABC):
             )
             if self.run_dir is not None and self.iteration % self.config.checkpoint_every == 0:
                 self.save(self.checkpoint_path())
-        if (
-            self.run_dir is not None
-            and iterations
-            and self.iteration % self.config.checkpoint_every
-        ):
+            if keep_going is False:
+                break
+        bar.close()
+        if self.run_dir is not None and ran and self.iteration % self.config.checkpoint_every:
             self.save(self.checkpoint_path())
+        hooks.on_training_end(self)
         return self
 
     def checkpoint_path(self, iteration: int | None = None) -> Path:

@@ -17,9 +17,23 @@ from typing import Any
 from metarl.algos.base import AdaptationResult, MetaLearner
 from metarl.algos.config import config_to_dict
 from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
-from metarl.evaluation.tasks import resolve_tasks
+from metarl.evaluation.tasks import TASK_SETS, resolve_tasks
 from metarl.sampling import EpisodeBatch
 from metarl.task import Task
+
+
+def default_report_path(learner: MetaLearner, tasks: Any, seed: int, beside: Path | None = None):
+    """Where an evaluation report goes by default:
+    ``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json``, or under ``beside`` (a lone
+    checkpoint's folder) when the learner has no run directory."""
+    folder = learner.run_dir if learner.run_dir is not None else beside
+    if folder is None:
+        raise ValueError("this learner has no run directory; give the report a path")
+    if isinstance(tasks, (str, Path)):
+        name = str(tasks) if str(tasks) in TASK_SETS else f"tasks-{Path(tasks).stem}"
+    else:
+        name = "tasks"
+    return folder / "evaluation" / f"{name}-iter{learner.iteration:06d}-seed{seed}.json"
 
 
 def episode_returns(batch: EpisodeBatch) -> list[list[float | None]]:

@@ -167,7 +167,17 @@ def _render(
 
 
 def _frame(env: gym.Env, width: int, height: int) -> np.ndarray:
-    frame = env.render()
+    try:
+        frame = env.render()
+    except Exception as err:  # MuJoCo's FatalError, GLFW's errors: no OpenGL context
+        if "OpenGL" not in str(err) and "GLFW" not in type(err).__name__:
+            raise
+        raise RuntimeError(
+            f"MuJoCo could not render ({err}). On a machine without a display, start Python "
+            f"with MUJOCO_GL=egl (or osmesa) in the environment (now "
+            f"MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}); it must be set before MuJoCo "
+            "is first imported."
+        ) from err
     if not isinstance(frame, np.ndarray) or frame.shape != (height, width, 3):
         shape = getattr(frame, "shape", type(frame).__name__)
         raise ValueError(
