@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Held-out adaptation curves on HalfCheetahRandParams-v0: MAML-TRPO and Reptile (trained by
-# halfcheetah_rand_params_{maml_trpo,reptile}.yaml) beside the baselines, on the family's 40
+# Held-out adaptation curves of meta-learned runs beside the baselines, on their family's 40
 # fixed test tasks, 0..3 adaptation steps of 20 episodes each, seed 0. Reports (JSON) and the
 # plot go to OUT; experiments/RESULTS.md quotes them.
 #
-#   bash experiments/heldout_halfcheetah_rand_params.sh runs/hcrp_maml runs/hcrp_reptile
+#   bash experiments/heldout.sh OUT MAML_RUN_DIR [REPTILE_RUN_DIR]
+#
+# MAML_RUN_DIR (any run, in fact) also sets the baselines' family, policy and inner step.
+# The PPO baselines train for PPO_STEPS env steps (default 1M; about 8 minutes on 2 cores).
 set -euo pipefail
-MAML=${1:?MAML-TRPO run directory}
-REPTILE=${2:?Reptile run directory}
-OUT=${3:-experiments/results/halfcheetah_rand_params}
+OUT=${1:?output directory for the reports}
+MAML=${2:?MAML-TRPO run directory}
+REPTILE=${3:-}
 PPO_STEPS=${PPO_STEPS:-1000000}
 mkdir -p "$OUT"
 metarl evaluate "$MAML" --out "$OUT/maml_trpo.json"
-metarl evaluate "$REPTILE" --out "$OUT/reptile.json"
 metarl baseline random-init --like "$MAML" --out "$OUT/random_init_maml_inner.json"
-metarl baseline random-init --like "$REPTILE" --out "$OUT/random_init_reptile_inner.json"
+if [[ -n "$REPTILE" ]]; then
+  metarl evaluate "$REPTILE" --out "$OUT/reptile.json"
+  metarl baseline random-init --like "$REPTILE" --out "$OUT/random_init_reptile_inner.json"
+fi
 metarl baseline pretrained --like "$MAML" --timesteps "$PPO_STEPS" --out "$OUT/pretrained.json"
 metarl baseline ppo-scratch --like "$MAML" --out "$OUT/ppo_scratch.json"
 metarl baseline oracle --like "$MAML" --timesteps "$PPO_STEPS" --out "$OUT/oracle.json"
