@@ -31,6 +31,7 @@ trust; metarl's own checkpoints never pickle (:mod:`metarl.checkpoint`).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
@@ -153,6 +155,11 @@ def sb3_ppo(
         **ppo_kwargs,
     )
     _actor_parameters(model)  # the layout the mapping relies on (raises if SB3 changed it)
+    if ppo_kwargs.get("tensorboard_log") is None:
+        # Without a log folder, SB3's learn() makes an empty SB3-<time> folder in the temp
+        # directory on every call (one per held-out task for ppo-scratch); log to stdout only.
+        verbose = ppo_kwargs.get("verbose", 0)
+        model.set_logger(Logger(None, [HumanOutputFormat(sys.stdout)] if verbose else []))
     return model
 
 

@@ -256,3 +256,18 @@ def test_export_refuses_a_task_of_another_family_and_a_directory(tmp_path, learn
     with pytest.raises(ValueError, match="is a directory"):
         export_sb3(learner, tmp_path / "folder.zip")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.zip"]
+
+
+def test_learning_leaves_no_sb3_folders_in_the_temp_directory(cheetah, tmp_path, monkeypatch):
+    """SB3's learn() without a log folder makes an empty SB3-<time> folder in the temp
+    directory on every call; ours (ppo-scratch calls it once per task) logs nowhere."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model = sb3_ppo(cheetah, (8,), "tanh", 1.0, n_steps=32, batch_size=32, n_epochs=1)
+    model.learn(32)
+    model.learn(32, reset_num_timesteps=False)
+    assert not list(tmp_path.glob("SB3-*"))
+    logged = PPO("MlpPolicy", model.env, n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    logged.learn(32)  # SB3 alone does make one: the test would notice if SB3 stopped
+    assert len(list(tmp_path.glob("SB3-*"))) == 1
