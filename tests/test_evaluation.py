@@ -72,6 +72,20 @@ def test_the_summary_by_hand():
     assert report.to_dict()["gain"] == [0.0, 5.0]
 
 
+def test_where_keeps_the_tasks_with_those_parameters():
+    report = hand_report()
+    second = report.where(goal=[-0.3, 0.0])
+    assert second.tasks == ({"goal": [-0.3, 0.0]},)
+    assert second.mean_return == [2.0, 8.0]  # the second task's means alone
+    assert second.info["where"] == {"goal": [-0.3, 0.0]} and second.label == report.label
+    with pytest.raises(KeyError, match="no parameter \\['direction'\\]; they have \\['goal'\\]"):
+        report.where(direction=1)
+    with pytest.raises(ValueError, match="no task has"):
+        report.where(goal=[9.0, 9.0])
+    with pytest.raises(ValueError, match="at least one"):
+        report.where()
+
+
 def test_unstable_episodes_are_left_out_of_the_means():
     report = hand_report(returns=[[[1.0, None], [5.0, 7.0]], [[None, None], [6.0, 10.0]]])
     np.testing.assert_array_equal(report.task_means()[:, 1], [6.0, 8.0])

@@ -20,7 +20,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,32 @@ class AdaptationReport:
         means = self.task_means()
         diff = means[:, step] - means[:, reference]
         return _mean_and_ci(diff[~np.isnan(diff)])
+
+    def where(self, **values: Any) -> AdaptationReport:
+        """The report restricted to the tasks whose parameters equal ``values``
+        (``report.where(direction=-1)``): a mean over tasks can hide that adaptation works
+        for some kinds of task and not others."""
+        if not values:
+            raise ValueError("where() needs at least one parameter=value")
+        unknown = sorted(set(values) - set(self.tasks[0]))
+        if unknown:
+            raise KeyError(
+                f"the tasks have no parameter {unknown}; they have {sorted(self.tasks[0])}"
+            )
+        kept = [
+            i
+            for i, task in enumerate(self.tasks)
+            if all(task.get(k) == v for k, v in values.items())
+        ]
+        if not kept:
+            found = {k: sorted({str(t[k]) for t in self.tasks}) for k in values}
+            raise ValueError(f"no task has {values}; the values present are {found}")
+        return replace(
+            self,
+            tasks=tuple(self.tasks[i] for i in kept),
+            returns=tuple(self.returns[i] for i in kept),
+            info={**self.info, "where": dict(values)},
+        )
 
     @property
     def unstable_episodes(self) -> int:
