@@ -178,12 +178,13 @@ class EvaluationCallback(Callback):
         report, _, _ = run_evaluation(
             learner, self.tasks, self.steps, self.episodes, self.seed, self.num_tasks
         )
-        stats["heldout/seconds"] = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         self.reports.append(report)
         means = report.mean_return
         for k, value in zip(report.steps, means, strict=True):
             stats[f"heldout/return_step_{k}"] = value
         stats["heldout/gain"] = means[-1] - means[0]
+        stats["heldout/seconds"] = seconds
         saved = None
         if learner.run_dir is not None:
             saved = report.save(default_report_path(learner, self.tasks, self.seed))
