@@ -105,9 +105,8 @@ class EvaluationCallback(Callback):
     logged to ``progress.csv`` and TensorBoard beside the training returns. With a run
     directory, each report is saved as ``evaluation/<tasks>-iter<N>-seed<S>.json`` (the name
     ``metarl evaluate`` gives it), and the iteration with the best return after the last step
-    so far is kept as
-    ``checkpoints/best.safetensors`` with ``checkpoints/best.json`` (its iteration, score and
-    report), which a resumed run reads back so "best" spans the whole run.
+    so far is kept as ``checkpoints/best.safetensors`` with ``checkpoints/best.json`` (its
+    iteration, score and report), which a resumed run reads back so "best" spans the run.
 
     Evaluation samples with its own seed: training is bit-identical with or without it.
 

@@ -11,13 +11,13 @@ from metarl.atomic import atomic_path
 
 class RunLog:
     """Appends each iteration's statistics to ``progress.csv`` and to TensorBoard (``tb/``)
-        in ``run_dir``. Columns are those of the first row written; a statistic that appears later
+    in ``run_dir``. Columns are those of the first row written; a statistic that appears later
     (a held-out evaluation every N iterations) adds a column, earlier rows leaving it empty.
 
-        A resumed run appends. The iterations a stopped run logged after its last checkpoint are
-        run again on resume, so the first write of iteration ``i`` drops the rows of iterations
-        ``>= i`` from the CSV (rewritten atomically) and TensorBoard purges its events from ``i``:
-        the log holds each iteration once, as the resumed run computed it.
+    A resumed run appends. The iterations a stopped run logged after its last checkpoint are
+    run again on resume, so the first write of iteration ``i`` drops the rows of iterations
+    ``>= i`` from the CSV (rewritten atomically) and TensorBoard purges its events from ``i``:
+    the log holds each iteration once, as the resumed run computed it.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -37,8 +37,7 @@ class RunLog:
                 self._columns = rows[0]
                 kept = [r for r in rows[1:] if r and int(r[0]) < iteration]
                 if len(kept) < len(rows) - 1:
-                    with atomic_path(self.path) as temp, open(temp, "w", newline="") as handle:
-                        csv.writer(handle).writerows([self._columns, *kept])
+                    self._rewrite(self._columns, kept)
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboard is a dependency
@@ -56,7 +55,9 @@ class RunLog:
         new = [key for key in row if key not in self._columns]
         if new:  # a statistic not logged before (a periodic evaluation): widen the table
             self._columns = [*self._columns, *new]
-            self._rewrite_header()
+            with open(self.path, newline="") as handle:
+                rows = list(csv.reader(handle))[1:]
+            self._rewrite(self._columns, [r + [""] * (len(self._columns) - len(r)) for r in rows])
         with open(self.path, "a", newline="") as handle:
             csv.writer(handle).writerow([row.get(c, "") for c in self._columns])
         if self._tb is not None:
@@ -65,14 +66,10 @@ class RunLog:
                     self._tb.add_scalar(key, value, iteration)
             self._tb.flush()
 
-    def _rewrite_header(self) -> None:
-        """Rewrite the CSV atomically under the current columns, padding earlier rows."""
-        columns = self._columns or []
-        with open(self.path, newline="") as handle:
-            rows = list(csv.reader(handle))[1:]
-        padded = [row + [""] * (len(columns) - len(row)) for row in rows]
+    def _rewrite(self, columns: list[str], rows: list[list[str]]) -> None:
+        """Replace the CSV, atomically, with ``columns`` and ``rows``."""
         with atomic_path(self.path) as temp, open(temp, "w", newline="") as handle:
-            csv.writer(handle).writerows([columns, *padded])
+            csv.writer(handle).writerows([columns, *rows])
 
     def close(self) -> None:
         if self._tb is not None:
