@@ -28,7 +28,6 @@ from pathlib import Path
 import metarl
 from metarl.algos import resolve_checkpoint
 from metarl.baselines import BASELINES, DEFAULT_TIMESTEPS, baseline_learner, run_baseline
-from metarl.evaluation.tasks import TASK_SETS
 from metarl.policies import GaussianMLPPolicy
 
 
@@ -83,17 +82,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from metarl.algos.runs import start_run
 
     callback = None
+    options = {
+        "tasks": args.eval_tasks,
+        "steps": args.eval_steps,
+        "episodes": args.eval_episodes,
+        "num_tasks": args.eval_num_tasks,
+    }
+    given = {name: value for name, value in options.items() if value is not None}
     if args.eval_every is not None:
         from metarl.algos.callbacks import EvaluationCallback
 
-        callback = EvaluationCallback(
-            args.eval_every,
-            tasks=args.eval_tasks,
-            steps=args.eval_steps,
-            episodes=args.eval_episodes,
-            num_tasks=args.eval_num_tasks,
-            verbose=True,
-        )
+        callback = EvaluationCallback(args.eval_every, verbose=True, **given)
+    elif given:
+        names = ", ".join(f"--eval-{name.replace('_', '-')}" for name in given)
+        raise ValueError(f"{names} take effect only with --eval-every N; add it or leave them out")
     learner = start_run(args.config, args.run_dir, args.seed, args.resume)
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
@@ -165,6 +167,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
+    from metarl.evaluation.evaluate import task_set_name
+
     learner = baseline_learner(args.family, args.like, args.config, args.seed)
     try:
         report = run_baseline(
@@ -183,7 +187,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
     else:
-        name = args.tasks if args.tasks in TASK_SETS else f"tasks-{Path(args.tasks).stem}"
+        name = task_set_name(args.tasks)
         folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
         out = folder / "evaluation" / f"baseline-{args.name}-{report.family}-{name}.json"
     report.save(out)
@@ -263,11 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         "as RUN_DIR/checkpoints/best.safetensors",
     )
     held_out.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N iterations")
-    held_out.add_argument("--eval-tasks", default="test", help="test (default), ood, train, FILE")
-    held_out.add_argument("--eval-num-tasks", type=int, default=40, help="tasks (default 40)")
-    held_out.add_argument("--eval-steps", type=int, default=3, help="adaptation steps (default 3)")
+    held_out.add_argument("--eval-tasks", help="test (default), ood, train, or FILE.json")
+    held_out.add_argument("--eval-num-tasks", type=int, help="tasks (default 40)")
+    held_out.add_argument("--eval-steps", type=int, help="adaptation steps (default 3)")
     held_out.add_argument(
-        "--eval-episodes", type=int, default=20, help="episodes per task and step (default 20)"
+        "--eval-episodes", type=int, help="episodes per task and step (default 20)"
     )
     train.set_defaults(func=_cmd_train)
 

@@ -183,3 +183,7 @@ def test_train_cli_evaluates_every_n_iterations(tmp_path, capsys):
     assert main(bad) == 2
     assert "every must be an int >= 1" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()  # refused before the run directory was made
+    alone = ["train", str(config), "--run-dir", str(tmp_path / "other"), "--eval-steps", "1"]
+    assert main(alone) == 2
+    assert "--eval-steps take effect only with --eval-every N" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

@@ -22,17 +22,24 @@ from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
 
-def default_report_path(learner: MetaLearner, tasks: Any, seed: int, beside: Path | None = None):
+def task_set_name(tasks: Any) -> str:
+    """A short name for ``tasks`` in file names: ``test``, ``ood``, ``train``, ``tasks-<file
+    stem>`` for a task file, ``tasks`` for a list."""
+    if isinstance(tasks, (str, Path)):
+        return str(tasks) if str(tasks) in TASK_SETS else f"tasks-{Path(tasks).stem}"
+    return "tasks"
+
+
+def default_report_path(
+    learner: MetaLearner, tasks: Any, seed: int, beside: Path | None = None
+) -> Path:
     """Where an evaluation report goes by default:
     ``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json``, or under ``beside`` (a lone
     checkpoint's folder) when the learner has no run directory."""
     folder = learner.run_dir if learner.run_dir is not None else beside
     if folder is None:
         raise ValueError("this learner has no run directory; give the report a path")
-    if isinstance(tasks, (str, Path)):
-        name = str(tasks) if str(tasks) in TASK_SETS else f"tasks-{Path(tasks).stem}"
-    else:
-        name = "tasks"
+    name = task_set_name(tasks)
     return folder / "evaluation" / f"{name}-iter{learner.iteration:06d}-seed{seed}.json"
 
 
