@@ -201,7 +201,7 @@ class EvaluationCallback(Callback):
                     "report": None if saved is None else str(saved.relative_to(learner.run_dir)),
                 }
                 with atomic_path(record) as temp:
-                    Path(temp).write_text(json.dumps(document, indent=2) + "\n")
+                    temp.write_text(json.dumps(document, indent=2) + "\n")
         if self.verbose:
             curve = ", ".join(f"{m:.1f}" for m in means)
             mark = " (best so far)" if improved else ""

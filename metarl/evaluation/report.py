@@ -221,6 +221,7 @@ class AdaptationReport:
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: header fields, the summary per step, and every return."""
+        gains = [self.gain(k) for k in self.steps]
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -234,11 +235,8 @@ class AdaptationReport:
             "mean_return": [_json_number(v) for v in self.mean_return],
             "std": [_json_number(v) for v in self.std],
             "ci95": [[_json_number(lo), _json_number(hi)] for lo, hi in self.ci95],
-            "gain": [_json_number(self.gain(k)[0]) for k in self.steps],
-            "gain_ci95": [
-                [_json_number(lo), _json_number(hi)]
-                for lo, hi in (self.gain(k)[1] for k in self.steps)
-            ],
+            "gain": [_json_number(gain) for gain, _ in gains],
+            "gain_ci95": [[_json_number(lo), _json_number(hi)] for _, (lo, hi) in gains],
             "info": self.info,
             "tasks": [
                 {"task": dict(task), "returns": [list(eps) for eps in returns]}
