@@ -31,6 +31,8 @@ ACCEPTED_WARNINGS = (
 #: Families whose tasks change the physics (the rest change only the reward).
 DYNAMICS_FAMILIES = {
     "AntCrippledLeg-v0",
+    "HalfCheetahCrippledJoint-v0",
+    "HalfCheetahReversedJoint-v0",
     "HalfCheetahRandParams-v0",
     "HopperRandParams-v0",
     "Walker2dRandParams-v0",
@@ -353,3 +355,73 @@ def test_retask_rejects_foreign_tasks_and_bad_values(families):
         family.retask_env(env, families["AntVel-v0"].default_task())
     with pytest.raises(ValueError, match="velocity must be finite"):
         env.unwrapped.set_task(velocity=float("nan"))
+
+
+# ---------------------------------------------------------------------------- actuator families
+def _joint_action(joint: int, value: float = 1.0) -> np.ndarray:
+    action = np.zeros(6, dtype=np.float32)
+    action[joint] = value
+    return action
+
+
+def test_crippled_joint_keeps_only_its_strength(families):
+    family = families["HalfCheetahCrippledJoint-v0"]
+    disabled = family.make_env(family.make_task(crippled_joints=[3], strength=0.0))
+    obs_a, _, infos = _rollout(disabled, seed=0, steps=20, action=_joint_action(3))
+    obs_b, _, _ = _rollout(disabled, seed=0, steps=20, action=np.zeros(6, dtype=np.float32))
+    np.testing.assert_array_equal(obs_a, obs_b)  # a disabled motor moves nothing ...
+    assert all(info["reward_ctrl"] == 0.0 for info in infos)  # ... and costs nothing
+    # strength s: commanding 1 equals commanding s on a robot whose joint 3 is whole
+    weak = family.make_env(family.make_task(crippled_joints=[3], strength=0.25))
+    whole = family.make_env(family.make_task(crippled_joints=[1], strength=0.25))
+    obs_c, rew_c, _ = _rollout(weak, seed=0, steps=20, action=_joint_action(3))
+    obs_d, rew_d, _ = _rollout(whole, seed=0, steps=20, action=_joint_action(3, 0.25))
+    np.testing.assert_allclose(obs_c, obs_d, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rew_c, rew_d, rtol=0, atol=1e-12)
+    assert not np.allclose(obs_a, obs_c)
+
+
+def test_reversed_joint_pushes_the_other_way(families):
+    """Robot with joint 2 reversed, commanded a, moves exactly as the robot with joint 4
+    reversed moves when commanded a with joints 2 and 4 negated."""
+    family = families["HalfCheetahReversedJoint-v0"]
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (30, 6)).astype(np.float32)
+    flipped = actions.copy()
+    flipped[:, [2, 4]] *= -1
+    envs = [family.make_env(family.make_task(reversed_joints=[j])) for j in (2, 4)]
+    runs = []
+    for env, acts in zip(envs, (actions, flipped), strict=True):
+        obs, _ = env.reset(seed=5)
+        trajectory = [obs]
+        for a in acts:
+            trajectory.append(env.step(a)[0])
+        runs.append(np.array(trajectory))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_actuator_families_features_and_colours(families):
+    crippled = families["HalfCheetahCrippledJoint-v0"]
+    task = crippled.make_task(crippled_joints=[0, 5], strength=0.1)  # an OOD pair
+    np.testing.assert_allclose(crippled.task_features(task), [0.1, 1, 1, 1, 1, 0.1])
+    env = crippled.make_env(task).unwrapped
+    red = [env.model.geom(name).rgba.tolist() for name in ("bthigh", "bshin", "ffoot")]
+    assert red[0] == red[2] == [1.0, 0.0, 0.0, 1.0] != red[1]
+    reversed_ = families["HalfCheetahReversedJoint-v0"]
+    np.testing.assert_array_equal(
+        reversed_.task_features(reversed_.make_task(reversed_joints=[3])), [1, 1, 1, -1, 1, 1]
+    )
+    assert {t.crippled_joints for t in crippled.sample_tasks(200, np.random.default_rng(0))} == {
+        (1,),
+        (2,),
+        (3,),
+        (4,),
+        (5,),
+    }
+    for family, name in ((crippled, "crippled_joints"), (reversed_, "reversed_joints")):
+        ood = family.ood_tasks(40)
+        assert all(0 in t[name] or len(t[name]) == 2 for t in ood)
+        with pytest.raises(ValueError, match=rf"{name}=\[6\] is not allowed"):
+            family.task_from_dict({name: [6]})
+    with pytest.raises(ValueError, match=r"strength=0.5 is out of range: expected U\(0, 0.3\)"):
+        crippled.task_from_dict({"crippled_joints": [1], "strength": 0.5})

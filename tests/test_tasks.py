@@ -184,6 +184,15 @@ def test_held_out_sets_are_pinned():
     legs = metarl.make_family("AntCrippledLeg-v0")
     assert [t.crippled_legs for t in legs.test_tasks(4)] == [(1,), (1,), (2,), (0,)]
     assert [t.crippled_legs for t in legs.ood_tasks(3)] == [(0, 1), (3,), (3,)]
+    joints = metarl.make_family("HalfCheetahCrippledJoint-v0")
+    assert [(t.crippled_joints, t.strength) for t in joints.test_tasks(2)] == [
+        ((4,), 0.28223932372148164),
+        ((2,), 0.16338642541332807),
+    ]
+    assert joints.ood_tasks(1)[0].crippled_joints == (1, 3)
+    motors = metarl.make_family("HalfCheetahReversedJoint-v0")
+    assert [t.reversed_joints for t in motors.test_tasks(3)] == [(2,), (5,), (5,)]
+    assert [t.reversed_joints for t in motors.ood_tasks(2)] == [(0, 4), (1, 5)]
 
 
 def test_ood_tasks_lie_in_the_ood_range(families):

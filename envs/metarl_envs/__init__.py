@@ -18,6 +18,8 @@ BUNDLED_FAMILIES: dict[str, str] = {
     "AntDir-v0": "metarl_envs.ant:AntDirFamily",
     "AntGoal-v0": "metarl_envs.ant:AntGoalFamily",
     "AntCrippledLeg-v0": "metarl_envs.ant:AntCrippledLegFamily",
+    "HalfCheetahCrippledJoint-v0": "metarl_envs.actuators:HalfCheetahCrippledJointFamily",
+    "HalfCheetahReversedJoint-v0": "metarl_envs.actuators:HalfCheetahReversedJointFamily",
     "HalfCheetahRandParams-v0": "metarl_envs.rand_params:HalfCheetahRandParamsFamily",
     "HopperRandParams-v0": "metarl_envs.rand_params:HopperRandParamsFamily",
     "Walker2dRandParams-v0": "metarl_envs.rand_params:Walker2dRandParamsFamily",

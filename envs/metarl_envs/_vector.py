@@ -71,7 +71,8 @@ class PlanarStep(VectorStep):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         qpos, qvel = after["qpos"], after["qvel"]
         x_velocity = (qpos[:, 0] - before["qpos"][:, 0]) / self.dt
-        terms = self.terms(rows, x_velocity, -control_cost(self.ctrl_cost_weight, actions), after)
+        ctrl = -control_cost(self.ctrl_cost_weight, self.controls(rows, actions))
+        terms = self.terms(rows, x_velocity, ctrl, after)
         healthy = self.healthy(qpos, qvel)
         if healthy is None:
             terminated = np.zeros(len(rows), dtype=bool)
