@@ -27,7 +27,7 @@ from metarl.registry import (
     register_family,
     unregister_family,
 )
-from metarl.sampling import EpisodeBatch, Sampler
+from metarl.sampling import EpisodeBatch, FamilyVecEnv, Sampler
 from metarl.task import Parameter, Task
 
 __version__ = "0.1.0.dev0"
@@ -40,6 +40,7 @@ __all__ = [
     "Disk",
     "Distribution",
     "EpisodeBatch",
+    "FamilyVecEnv",
     "LogUniform",
     "MAMLTRPOConfig",
     "MetaLearner",

@@ -1,8 +1,17 @@
-"""Batched multi-task sampling: :class:`Sampler` and the :class:`EpisodeBatch` it returns."""
+"""Batched multi-task sampling: :class:`Sampler` and the :class:`EpisodeBatch` it returns;
+:class:`FamilyVecEnv`, the same stepping as a Stable-Baselines3 ``VecEnv``."""
 
 from metarl.sampling.episode_batch import EpisodeBatch
 from metarl.sampling.sampler import Sampler, default_num_workers
+from metarl.sampling.vec_env import FamilyVecEnv
 from metarl.sampling.vector_step import VectorStep
 from metarl.sampling.workers import WorkerError
 
-__all__ = ["EpisodeBatch", "Sampler", "VectorStep", "WorkerError", "default_num_workers"]
+__all__ = [
+    "EpisodeBatch",
+    "FamilyVecEnv",
+    "Sampler",
+    "VectorStep",
+    "WorkerError",
+    "default_num_workers",
+]

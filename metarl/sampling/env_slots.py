@@ -2,7 +2,7 @@
 
 A worker (a subprocess, or the sampler's own process with ``num_workers=0``) owns a contiguous
 range of the batch's episode slots. For each slot it holds a ``family.make_env`` env (slots of
-one task share one when MuJoCo's batch holds their states, see :meth:`EnvSlots._assign`), so
+one task share one when MuJoCo's batch holds their states, see :meth:`EnvSlots.assign`), so
 every guarantee of the task envs (action checks and clipping, unstable-physics detection, the time
 limit) holds in the sampler exactly as for a user stepping the env by hand.
 
@@ -49,6 +49,8 @@ class EnvSlots:
         vectorized: step the envs through their class's VectorStep.
         num_threads: threads stepping the physics when vectorized (0 or 1: the calling
             thread).
+        share_envs: let the slots of one task share an env where MuJoCo's batch holds
+            their states (see :meth:`assign`); :meth:`reset_slots` needs False.
     """
 
     def __init__(
@@ -59,14 +61,16 @@ class EnvSlots:
         *,
         vectorized: bool = False,
         num_threads: int = 0,
+        share_envs: bool = True,
     ) -> None:
         self.family = family
+        self.share_envs = share_envs
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.vectorized = vectorized
         self.num_threads = num_threads
         self._pool: ThreadPoolExecutor | None = None
         self._stepper: VectorStepper | None = None
-        #: The env of each slot; slots of one task may share one (see :meth:`_assign`).
+        #: The env of each slot; slots of one task may share one (see :meth:`assign`).
         self.envs: list[gym.Env] = []
         self.tasks: list[Task] = []
         self._owned: list[gym.Env] = []  # every env built, each once
@@ -77,6 +81,7 @@ class EnvSlots:
         self._low = self._high = np.zeros((0, act_dim))
         self._dtype: Any = np.float32
         self._active = np.zeros(0, dtype=bool)
+        self._elapsed = np.zeros(0, dtype=np.int64)  # steps of each slot's episode
         self._obs = np.zeros((0, obs_dim))
 
     def _flat_obs(self, obs: Any, k: int) -> np.ndarray:
@@ -88,8 +93,9 @@ class EnvSlots:
             )
         return flat
 
-    def _assign(self, tasks: Sequence[Task]) -> None:
-        """Give slot k an env of ``tasks[k]``, reusing the envs already built.
+    def assign(self, tasks: Sequence[Task]) -> None:
+        """Give slot k an env of ``tasks[k]``, reusing the envs already built (:meth:`reset`
+        does, before resetting them).
 
         When the envs are stepped through MuJoCo's batch, the slots of one task share one env:
         the batch holds each slot's state, so the env only serves to reset into (see
@@ -146,7 +152,7 @@ class EnvSlots:
         The answer depends on the env class, so the first call builds an env (of ``task``),
         which joins the owned envs for reuse.
         """
-        if not self.vectorized:
+        if not (self.vectorized and self.share_envs):
             return False
         if not self._owned:
             self._owned, self._owned_tasks = [self._new_env(task)], [task]
@@ -170,25 +176,67 @@ class EnvSlots:
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         """Reset slot k to ``tasks[k]`` with ``seeds[k]``; the observations ``[n, obs_dim]``."""
-        self._assign(tasks)
+        self.assign(tasks)
         n = len(tasks)
         self._obs = np.zeros((n, self.obs_dim))
-        for k, (env, seed) in enumerate(zip(self.envs, seeds, strict=True)):
-            obs, _ = env.reset(seed=int(seed))
+        self._active = np.zeros(n, dtype=bool)
+        self._elapsed = np.zeros(n, dtype=np.int64)
+        self._start(range(n), seeds)
+        return self._obs  # never written in place: step() builds a new array
+
+    def reset_slots(
+        self, slots: Sequence[int], tasks: Sequence[Task], seeds: Sequence[int]
+    ) -> np.ndarray:
+        """Start a new episode in each of ``slots`` (distinct), of ``tasks[i]`` with
+        ``seeds[i]``, while the other slots go on; their observations ``[len(slots),
+        obs_dim]``. A slot's env is switched to its new task in place when it supports
+        ``set_task``, else rebuilt. Needs :meth:`reset` first, and ``share_envs=False``."""
+        if self.share_envs and self.vectorized:
+            raise RuntimeError("reset_slots needs EnvSlots(..., share_envs=False)")
+        if len(self._active) == 0:
+            raise RuntimeError("reset_slots() before reset(): reset every slot first")
+        slots = [int(k) for k in slots]
+        if len(tasks) != len(slots) or len(seeds) != len(slots):
+            raise ValueError(f"{len(slots)} slots, {len(tasks)} tasks and {len(seeds)} seeds")
+        changed = [(k, task) for k, task in zip(slots, tasks, strict=True) if task != self.tasks[k]]
+        for k, task in changed:
+            env = self.envs[k]
+            if not self.family.retask_env(env, task):
+                env.close()
+                env = self._new_env(task)
+            self.envs[k] = self._owned[k] = env
+            self.tasks[k] = self._owned_tasks[k] = task
+            guard = guard_of(env)
+            self._inner[k], self._data[k] = guard.env, guard.mj_data
+            self._counts[k] = guard.warning_counts
+            self._low[k], self._high[k] = guard.action_space.low, guard.action_space.high
+        if self._stepper is not None and changed:
+            self._stepper.replace(
+                [k for k, _ in changed], [self.envs[k].unwrapped for k, _ in changed]
+            )
+        self._obs = self._obs.copy()  # the last one returned stays as it was
+        self._start(slots, seeds)
+        return self._obs[slots]
+
+    def _start(self, slots: Sequence[int] | range, seeds: Sequence[int]) -> None:
+        """Reset the envs of ``slots`` (already holding their tasks) into ``self._obs``."""
+        for k, seed in zip(slots, seeds, strict=True):
+            obs, _ = self.envs[k].reset(seed=int(seed))
             self._obs[k] = self._flat_obs(obs, k)
             if self._stepper is not None:  # before the env is reset for another slot
                 self._stepper.capture(k)
-        if not np.isfinite(self._obs).all():
-            k = int(np.flatnonzero(~np.isfinite(self._obs).all(axis=1))[0])
-            raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
-        self._active = np.ones(n, dtype=bool)
-        return self._obs  # never written in place: step() builds a new array
+            if not np.isfinite(self._obs[k]).all():
+                raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
+            self._active[k] = True
+            self._elapsed[k] = 0
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Step every slot whose episode is still running with its row of ``actions``.
 
         Returns ``(obs, rewards, terminated, truncated, sim_unstable)``, one row per slot;
-        slots whose episode had already ended report zeros (rewards) and False.
+        slots whose episode had already ended report zeros (rewards) and False. An episode
+        is truncated at the family's horizon (the envs' ``TimeLimit``, which the slots step
+        inside of).
         """
         n = len(self.envs)
         if actions.shape != (n, self.act_dim):
@@ -232,6 +280,8 @@ class EnvSlots:
         new_obs[~finite_obs] = self._obs[~finite_obs]
         rewards[unstable] = 0.0
         terminated |= unstable
+        self._elapsed[active] += 1
+        truncated[active] |= self._elapsed[active] >= self.family.horizon
         self._obs = new_obs
         self._active &= ~(terminated | truncated)
         return new_obs, rewards, terminated, truncated, unstable

@@ -49,7 +49,7 @@ def default_num_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _inspect(family: TaskFamily) -> tuple[int, int, bool]:
+def inspect_family(family: TaskFamily) -> tuple[int, int, bool]:
     """``(obs_dim, act_dim, vectorizable)`` of the family's envs, checking they are flat
     boxes; vectorizable: whether their class names a :class:`VectorStep`."""
     env = family.make_env(family.default_task())
@@ -131,10 +131,10 @@ class Sampler:
                 f"num_workers must be an int >= {minimum} (or None) with the {backend!r} "
                 f"backend, got {num_workers!r}"
             )
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.family = family
         self.backend = backend
-        self.obs_dim, self.act_dim, vectorizable = _inspect(family)
+        self.obs_dim, self.act_dim, vectorizable = inspect_family(family)
         if vectorized is None:
             vectorized = vectorizable
         elif vectorized and not vectorizable:
@@ -190,7 +190,7 @@ class Sampler:
         return {"seed": self.seed, "calls": self.calls}
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
-        self.seed = _check_seed(state["seed"])
+        self.seed = check_seed(state["seed"])
         calls = state["calls"]
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise ValueError(f"calls must be an int >= 0, got {calls!r}")
@@ -236,7 +236,7 @@ class Sampler:
             root = np.random.SeedSequence(self.seed, spawn_key=(self.calls,))
             self.calls += 1
         else:
-            root = np.random.SeedSequence(_check_seed(seed))
+            root = np.random.SeedSequence(check_seed(seed))
         try:
             with _torch_threads(1):
                 return self._run(tasks, params, episodes_per_task, root, deterministic)
@@ -395,7 +395,8 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check_seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, or a ``ValueError`` unless it is an int >= 0."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     return int(seed)

@@ -204,6 +204,27 @@ class VectorStepper:
         each env's own ``MjData``)."""
         return mujoco_batch is not None and not step.post_constraint
 
+    def replace(self, rows: Sequence[int], envs: Sequence[Any]) -> None:
+        """Rows ``rows`` now run ``envs`` (unwrapped; retasked in place, or new envs of the
+        same class, each in one row only): their task attributes, models and ``MjData``.
+        Call :meth:`capture` after resetting them."""
+        step_cls = type(self.step_fn)
+        for k, env in zip(rows, envs, strict=True):
+            if vars(type(env)).get("vector_step") is not step_cls:
+                raise ValueError(
+                    f"row {k} given an env of {type(env).__name__}; this batch is stepped by "
+                    f"{step_cls.__name__}"
+                )
+            for name in step_cls.task_attributes:
+                getattr(self.step_fn, name)[k] = np.asarray(getattr(env, name), dtype=np.float64)
+            self.step_fn.envs[k] = env
+            self._datas[k] = env.data
+            self._counts[k] = env.data.warning.number
+            if not step_cls.same_model:
+                self._models[k] = env.model
+        if self._batch is not None and not step_cls.same_model:
+            self._batch.set_models(self._models)  # also after editing a model in place
+
     def capture(self, k: int) -> None:
         """Take row ``k``'s env state (right after its reset): its fields, and into MuJoCo's
         batch."""
