@@ -27,7 +27,13 @@ from pathlib import Path
 
 import metarl
 from metarl.algos import resolve_checkpoint
-from metarl.baselines import BASELINES, DEFAULT_TIMESTEPS, baseline_learner, run_baseline
+from metarl.baselines import (
+    BASELINES,
+    DEFAULT_TIMESTEPS,
+    baseline_learner,
+    run_baseline,
+    run_env_steps,
+)
 from metarl.policies import GaussianMLPPolicy
 
 
@@ -169,6 +175,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from metarl.evaluation.evaluate import task_set_name
 
+    timesteps = args.timesteps
+    if timesteps is None and args.name in ("pretrained", "oracle"):
+        timesteps = run_env_steps(args.like) if args.like else DEFAULT_TIMESTEPS
+        print(f"{args.name}: PPO trains for {timesteps:,} env steps")
     learner = baseline_learner(args.family, args.like, args.config, args.seed)
     try:
         report = run_baseline(
@@ -179,7 +189,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             episodes=args.episodes,
             seed=args.seed or 0,
             num_tasks=args.num_tasks,
-            timesteps=args.timesteps,
+            timesteps=timesteps or DEFAULT_TIMESTEPS,
             label=args.label or "",
         )
     finally:
@@ -327,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument(
         "--timesteps",
         type=int,
-        default=DEFAULT_TIMESTEPS,
-        help=f"PPO's training env steps for pretrained and oracle (default {DEFAULT_TIMESTEPS:,})",
+        help="PPO's training env steps for pretrained and oracle (default: with --like, the "
+        f"env steps the run meta-trained for, an equal budget; else {DEFAULT_TIMESTEPS:,})",
     )
     baseline.add_argument("--label", help="legend text (default: the baseline's name)")
     baseline.set_defaults(func=_cmd_baseline)

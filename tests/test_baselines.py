@@ -18,7 +18,7 @@ from metarl.baselines.ppo import ppo_from_scratch_returns, pretrain_ppo
 from metarl.cli import main
 from metarl.sb3_bridge import params_from_sb3
 
-TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}  # per env; 8 envs pre-train
+TINY_PPO = {"n_steps": 16, "batch_size": 64, "n_epochs": 2}  # per env; 32 envs pre-train
 
 
 def tiny_run(tmp_path, algorithm: str = "reptile"):
@@ -137,3 +137,14 @@ def test_metarl_baseline_cli_and_bad_input(tmp_path, capsys):
         baseline_learner()
     with pytest.raises(ValueError, match="give exactly one of family"):
         baseline_learner(family="Navigation2D-v0", config="x.yaml")
+
+
+def test_pretrained_gets_the_runs_env_steps_by_default(tmp_path, capsys):
+    """``metarl baseline pretrained --like RUN`` trains PPO for the run's own env steps."""
+    run = tiny_run(tmp_path)
+    steps = metarl.load(run).env_steps
+    out = tmp_path / "pretrained.json"
+    args = ["baseline", "pretrained", "--like", str(run), "--num-tasks", "2", "--steps", "1"]
+    assert main([*args, "--episodes", "2", "--out", str(out)]) == 0
+    assert f"PPO trains for {steps:,} env steps" in capsys.readouterr().out
+    assert json.loads(out.read_text())["info"]["ppo_timesteps"] == steps > 0

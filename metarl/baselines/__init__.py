@@ -41,7 +41,8 @@ from metarl.task import Task
 #: The baselines :func:`run_baseline` knows.
 BASELINES = ("random-init", "pretrained", "ppo-scratch", "oracle")
 
-#: Env steps of PPO (pre-)training for ``pretrained`` and ``oracle`` unless told otherwise.
+#: Env steps of PPO (pre-)training for ``pretrained`` and ``oracle`` when no run gives the
+#: budget (``metarl baseline --like RUN_DIR`` gives them the run's env steps).
 DEFAULT_TIMESTEPS = 1_000_000
 
 
@@ -73,6 +74,20 @@ def baseline_learner(
         values["seed"] = seed
     cls = learner_class(algorithm)
     return cls(config_from_dict(cls.config_class, values, source))
+
+
+def run_env_steps(like: str | Path) -> int:
+    """The env steps meta-training sampled in the run ``like`` (a run directory: its latest
+    checkpoint; or a checkpoint): the budget that makes a baseline's PPO training equal."""
+    checkpoint, _ = resolve_checkpoint(like)
+    _, meta = load_checkpoint(checkpoint)
+    steps = meta.get("env_steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(
+            f"{checkpoint} records no env steps of training ({steps!r}); give the PPO budget "
+            f"explicitly (--timesteps N)"
+        )
+    return steps
 
 
 def run_baseline(
@@ -136,4 +151,4 @@ def run_baseline(
     )
 
 
-__all__ = ["BASELINES", "DEFAULT_TIMESTEPS", "baseline_learner", "run_baseline"]
+__all__ = ["BASELINES", "DEFAULT_TIMESTEPS", "baseline_learner", "run_baseline", "run_env_steps"]
