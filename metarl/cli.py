@@ -31,6 +31,8 @@ from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
     baseline_learner,
+    evaluate_baseline_checkpoint,
+    is_baseline_checkpoint,
     run_baseline,
     run_env_steps,
 )
@@ -124,6 +126,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from metarl.evaluation.evaluate import default_report_path
 
     checkpoint, _ = resolve_checkpoint(args.path)
+    if is_baseline_checkpoint(checkpoint):
+        return _evaluate_baseline(args, checkpoint)
     learner = metarl.load(checkpoint)
     try:
         report, tasks, result = run_evaluation(
@@ -163,6 +167,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_baseline(args: argparse.Namespace, checkpoint: Path) -> int:
+    """``metarl evaluate`` of a policy that ``metarl baseline pretrained|oracle`` saved."""
+    if args.video:
+        raise ValueError("--video films meta-learners' checkpoints; this one is a baseline's")
+    report = evaluate_baseline_checkpoint(
+        checkpoint, args.tasks, args.steps, args.episodes, args.seed, args.num_tasks,
+        args.label or "",
+    )  # fmt: skip
+    name = f"{report.learner}-{Path(checkpoint).stem}-seed{args.seed}.json"
+    out = Path(args.out or Path(checkpoint).parent / "evaluation" / name)
+    report.save(out)
+    print(report.summary())
+    print(f"report: {out}")
+    return 0
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from metarl.evaluation import AdaptationReport
     from metarl.evaluation.plot import plot_reports
@@ -179,6 +199,15 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     if timesteps is None and args.name in ("pretrained", "oracle"):
         timesteps = run_env_steps(args.like) if args.like else DEFAULT_TIMESTEPS
         print(f"{args.name}: PPO trains for {timesteps:,} env steps")
+    if args.out:
+        out = Path(args.out)
+    else:
+        name = task_set_name(args.tasks)
+        folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
+        out = folder / "evaluation" / f"baseline-{args.name}-{name}.json"
+    save_policy = args.save_policy
+    if save_policy is None and args.policy is None and args.name in ("pretrained", "oracle"):
+        save_policy = out.with_suffix(".safetensors")  # PPO's training is worth keeping
     learner = baseline_learner(args.family, args.like, args.config, args.seed)
     try:
         report = run_baseline(
@@ -191,18 +220,16 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             num_tasks=args.num_tasks,
             timesteps=timesteps or DEFAULT_TIMESTEPS,
             label=args.label or "",
+            policy=args.policy,
+            save_policy=save_policy,
         )
     finally:
         learner.close()
-    if args.out:
-        out = Path(args.out)
-    else:
-        name = task_set_name(args.tasks)
-        folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
-        out = folder / "evaluation" / f"baseline-{args.name}-{report.family}-{name}.json"
     report.save(out)
     print(report.summary())
     print(f"report: {out}")
+    if save_policy is not None:
+        print(f"policy (metarl evaluate re-evaluates it): {save_policy}")
     return 0
 
 
@@ -341,6 +368,18 @@ def build_parser() -> argparse.ArgumentParser:
         f"env steps the run meta-trained for, an equal budget; else {DEFAULT_TIMESTEPS:,})",
     )
     baseline.add_argument("--label", help="legend text (default: the baseline's name)")
+    baseline.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="pretrained/oracle: use this saved policy instead of training PPO (a file an "
+        "earlier run saved, e.g. to adapt it with another learner's inner procedure)",
+    )
+    baseline.add_argument(
+        "--save-policy",
+        metavar="FILE",
+        help="pretrained/oracle: where to save the trained policy (default: beside the "
+        "report, as .safetensors; metarl evaluate FILE re-evaluates it)",
+    )
     baseline.set_defaults(func=_cmd_baseline)
 
     export = commands.add_parser(

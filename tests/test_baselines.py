@@ -148,3 +148,26 @@ def test_pretrained_gets_the_runs_env_steps_by_default(tmp_path, capsys):
     assert main([*args, "--episodes", "2", "--out", str(out)]) == 0
     assert f"PPO trains for {steps:,} env steps" in capsys.readouterr().out
     assert json.loads(out.read_text())["info"]["ppo_timesteps"] == steps > 0
+
+
+@pytest.mark.parametrize("name", ["pretrained", "oracle"])
+def test_a_saved_baseline_policy_reproduces_its_report(tmp_path, name, capsys):
+    """The trained policy is saved beside the report (safetensors + JSON); ``metarl
+    evaluate`` on it gives the same report, and ``--policy`` reuses it without training."""
+    out = tmp_path / f"{name}.json"
+    args = ["--num-tasks", "2", "--steps", "1", "--episodes", "2"]
+    common = ["baseline", name, "--family", "Navigation2D-v0", *args, "--timesteps", "600"]
+    assert main([*common, "--out", str(out)]) == 0
+    saved = out.with_suffix(".safetensors")
+    assert f"policy (metarl evaluate re-evaluates it): {saved}" in capsys.readouterr().out
+    original = metarl.AdaptationReport.load(out)
+    again = tmp_path / "again.json"
+    assert main(["evaluate", str(saved), *args, "--out", str(again)]) == 0
+    assert metarl.AdaptationReport.load(again).returns == original.returns
+    reused = tmp_path / "reused.json"
+    assert main([*common, "--policy", str(saved), "--out", str(reused)]) == 0
+    assert metarl.AdaptationReport.load(reused).returns == original.returns
+    assert not reused.with_suffix(".safetensors").exists()  # nothing trained, nothing saved
+    other = "oracle" if name == "pretrained" else "pretrained"
+    assert main(["baseline", other, "--family", "Navigation2D-v0", "--policy", str(saved)]) == 2
+    assert f"holds no {other} policy" in capsys.readouterr().err

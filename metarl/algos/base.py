@@ -290,8 +290,13 @@ class MetaLearner(abc.ABC):
         if tensors or state:
             raise ValueError(f"unexpected algorithm state in the checkpoint: {sorted(state)}")
 
-    def save(self, path: str | Path) -> Path:
-        """Write a checkpoint holding everything needed to continue bit-exactly."""
+    def save(self, path: str | Path, baseline: Mapping[str, Any] | None = None) -> Path:
+        """Write a checkpoint holding everything needed to continue bit-exactly.
+
+        ``baseline``: what made the parameters when a baseline did (``metarl baseline
+        pretrained`` saves PPO's policy in a learner of the run's inner procedure this way),
+        kept in the checkpoint as ``meta["baseline"]``.
+        """
         tensors = {f"policy/{k}": v for k, v in self.policy.state_dict().items()}
         extra_tensors, extra = self.extra_state()
         tensors.update({f"extra/{k}": v for k, v in extra_tensors.items()})
@@ -304,6 +309,8 @@ class MetaLearner(abc.ABC):
             "task_rng": self.task_rng.bit_generator.state,
             "extra": extra,
         }
+        if baseline is not None:
+            meta["baseline"] = dict(baseline)
         return save_checkpoint(path, tensors, meta)
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:

@@ -22,19 +22,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from metarl.algos import learner_class, resolve_checkpoint
-from metarl.algos.base import MetaLearner
+from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
+from metarl.baselines.envs import TaskEnv
 from metarl.baselines.ppo import (
     oracle_returns,
     ppo_from_scratch_returns,
     pretrain_ppo,
     tasks_progress,
 )
-from metarl.checkpoint import load_checkpoint
+from metarl.checkpoint import load_checkpoint, save_checkpoint
 from metarl.evaluation.evaluate import run_evaluation
 from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
+from metarl.family import TaskFamily
+from metarl.policies import GaussianMLPPolicy
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 
@@ -72,6 +78,12 @@ def baseline_learner(
         algorithm, values, source = "maml_trpo", {"family": family}, "defaults"
     if seed is not None:
         values["seed"] = seed
+    return learner_from_config(algorithm, values, source)
+
+
+def learner_from_config(algorithm: str, values: Mapping[str, Any], source: str) -> MetaLearner:
+    """A fresh learner of ``algorithm`` with config ``values`` (checked; errors name
+    ``source``)."""
     cls = learner_class(algorithm)
     return cls(config_from_dict(cls.config_class, values, source))
 
@@ -101,6 +113,8 @@ def run_baseline(
     timesteps: int = DEFAULT_TIMESTEPS,
     ppo_kwargs: Mapping[str, Any] | None = None,
     label: str = "",
+    policy: str | Path | None = None,
+    save_policy: str | Path | None = None,
 ) -> AdaptationReport:
     """Measure baseline ``name`` (one of :data:`BASELINES`) on ``tasks`` as
     :func:`metarl.evaluate` measures a meta-learner: returns after 0..``steps`` adaptation
@@ -108,31 +122,60 @@ def run_baseline(
     family, the policy architecture and the inner procedure; ``timesteps`` is PPO's training
     budget for ``pretrained`` and ``oracle``, and ``ppo_kwargs`` change SB3's PPO defaults
     for their pre-training; ``label`` is the legend text (default: the baseline's name and
-    inner procedure). ``pretrained`` replaces ``learner``'s parameters with PPO's."""
+    inner procedure). ``pretrained`` replaces ``learner``'s parameters with PPO's.
+
+    ``pretrained`` and ``oracle`` train a policy: ``save_policy`` writes it as a checkpoint
+    (safetensors + JSON; ``metarl evaluate`` re-evaluates it, on any tasks), and ``policy``
+    takes one written before instead of training again (e.g. to adapt the same pre-trained
+    policy with another learner's inner procedure).
+    """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; available: {list(BASELINES)}")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
+    trains = name in ("pretrained", "oracle")
+    if not trains and (policy is not None or save_policy is not None):
+        raise ValueError(f"{name} trains no policy to save or load; leave out policy/save_policy")
     info: dict[str, Any] = {"baseline": name}
-    if name in ("pretrained", "oracle"):
-        info.update(ppo_timesteps=timesteps, ppo_kwargs=dict(ppo_kwargs or {}))
+    params = None
+    if trains:
+        info.update(ppo_timesteps=timesteps, ppo_kwargs=dict(ppo_kwargs or {}), ppo_seed=seed)
+        if policy is not None:
+            params, saved = load_baseline_policy(policy, name, learner.family.id)
+            info.update(saved, policy=str(policy))
+        else:
+            model = pretrain_ppo(
+                learner.family, learner.config, timesteps, seed, name == "oracle", ppo_kwargs
+            )
+            params = params_from_sb3(model)
     if name == "pretrained":
-        model = pretrain_ppo(learner.family, learner.config, timesteps, seed, False, ppo_kwargs)
-        learner.policy.load_state_dict(params_from_sb3(model))
+        learner.policy.load_state_dict(params)
+        learner.env_steps = int(info["ppo_timesteps"])
+        if save_policy is not None:
+            learner.save(save_policy, baseline=_policy_info(info))
     if name in ("random-init", "pretrained"):
-        info["inner_procedure"] = learner.algorithm
-        procedure = DISPLAY_NAMES.get(learner.algorithm, learner.algorithm)
-        label = label or f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
-        report, _, _ = run_evaluation(
-            learner, tasks, steps, episodes, seed, num_tasks, label, name, info
+        return evaluate_as_baseline(
+            learner, name, tasks, steps, episodes, seed, num_tasks, label, info
         )
-        return report
 
     family = learner.family
     task_list, task_set = resolve_tasks(family, tasks, num_tasks, seed)
     if name == "oracle":
-        model = pretrain_ppo(family, learner.config, timesteps, seed, True, ppo_kwargs)
-        returns = oracle_returns(model, family, task_list, steps, episodes, seed)
+        oracle = oracle_policy(family, learner.config)
+        oracle.load_state_dict(params)
+        if save_policy is not None:
+            save_checkpoint(
+                save_policy,
+                {f"policy/{k}": v for k, v in oracle.state_dict().items()},
+                {
+                    "algorithm": learner.algorithm,
+                    "config": config_to_dict(learner.config),
+                    "iteration": 0,
+                    "env_steps": int(info["ppo_timesteps"]),
+                    "baseline": _policy_info(info),
+                },
+            )
+        returns = oracle_returns(oracle, oracle.params(), family, task_list, steps, episodes, seed)
     else:  # ppo-scratch
         returns = [
             ppo_from_scratch_returns(family, learner.config, task, steps, episodes, seed + i)
@@ -151,4 +194,116 @@ def run_baseline(
     )
 
 
-__all__ = ["BASELINES", "DEFAULT_TIMESTEPS", "baseline_learner", "run_baseline", "run_env_steps"]
+def evaluate_as_baseline(
+    learner: MetaLearner,
+    name: str,
+    tasks: str | Path | Sequence[Task | Mapping[str, Any]],
+    steps: int,
+    episodes: int,
+    seed: int,
+    num_tasks: int,
+    label: str,
+    info: Mapping[str, Any],
+) -> AdaptationReport:
+    """``random-init`` or ``pretrained``: ``learner``'s parameters adapted with its own inner
+    procedure, as :func:`metarl.evaluate` does, reported under the baseline's name."""
+    procedure = DISPLAY_NAMES.get(learner.algorithm, learner.algorithm)
+    label = label or f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
+    info = {**info, "inner_procedure": learner.algorithm}
+    report, _, _ = run_evaluation(
+        learner, tasks, steps, episodes, seed, num_tasks, label, name, info
+    )
+    return report
+
+
+def _policy_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """What a saved baseline policy records of how it was trained."""
+    keys = ("baseline", "ppo_timesteps", "ppo_kwargs", "ppo_seed")
+    return {k: info[k] for k in keys if k in info}
+
+
+def oracle_policy(family: TaskFamily, config: LearnerConfig) -> GaussianMLPPolicy:
+    """An untrained actor of the oracle's shape: the family's observation with its task
+    features appended, ``config``'s architecture."""
+    env = TaskEnv(family, observe_task=True)
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape))
+        act_dim = int(env.action_space.shape[0])
+    finally:
+        env.close()
+    return GaussianMLPPolicy(
+        obs_dim, act_dim, config.hidden_sizes, config.activation, config.init_std
+    )
+
+
+def load_baseline_policy(
+    path: str | Path, name: str, family_id: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(actor parameters, training record)`` of a policy that ``run_baseline(name, ...,
+    save_policy=path)`` wrote for ``family_id``."""
+    tensors, meta = load_checkpoint(path)
+    saved = meta.get("baseline")
+    if not isinstance(saved, dict) or saved.get("baseline") != name:
+        found = saved.get("baseline") if isinstance(saved, dict) else "no baseline"
+        raise ValueError(
+            f"{path} holds no {name} policy (it holds {found!r}); give a file that "
+            f"'metarl baseline {name} --save-policy FILE' wrote"
+        )
+    family = meta.get("config", {}).get("family")
+    if family != family_id:
+        raise ValueError(f"{path} holds a {name} policy of {family}, not of {family_id}")
+    params = {k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")}
+    return params, saved
+
+
+def is_baseline_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a policy that ``run_baseline`` saved (rather than a learner's)."""
+    _, meta = load_checkpoint(path)
+    return isinstance(meta.get("baseline"), dict)
+
+
+def evaluate_baseline_checkpoint(
+    path: str | Path,
+    tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
+    steps: int = 3,
+    episodes: int = 20,
+    seed: int = 0,
+    num_tasks: int = 40,
+    label: str = "",
+) -> AdaptationReport:
+    """Re-evaluate a saved ``pretrained`` or ``oracle`` policy (``run_baseline(...,
+    save_policy=path)``) on ``tasks``: the same report ``run_baseline`` gave, for the same
+    tasks and seed. ``metarl evaluate FILE`` calls this for such a file."""
+    _, meta = load_checkpoint(path)
+    saved = meta.get("baseline")
+    if not isinstance(saved, dict) or saved.get("baseline") not in ("pretrained", "oracle"):
+        raise ValueError(f"{path} holds no saved pretrained or oracle policy")
+    name = saved["baseline"]
+    learner = learner_from_config(str(meta.get("algorithm")), meta["config"], str(path))
+    try:
+        return run_baseline(
+            name,
+            learner,
+            tasks,
+            steps,
+            episodes,
+            seed,
+            num_tasks,
+            timesteps=int(saved["ppo_timesteps"]),
+            label=label,
+            policy=path,
+        )
+    finally:
+        learner.close()
+
+
+__all__ = [
+    "BASELINES",
+    "DEFAULT_TIMESTEPS",
+    "baseline_learner",
+    "evaluate_baseline_checkpoint",
+    "is_baseline_checkpoint",
+    "load_baseline_policy",
+    "run_baseline",
+    "run_env_steps",
+]

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from metarl.algos.base import LearnerConfig
 from metarl.baselines.envs import TaskEnv, run_episodes
 from metarl.family import TaskFamily
+from metarl.policies import GaussianMLPPolicy
 from metarl.sampling.vec_env import FamilyVecEnv
 from metarl.sb3_bridge import sb3_ppo
 from metarl.task import Task
@@ -103,26 +105,38 @@ def pretrain_ppo(
 
 
 def oracle_returns(
-    model: PPO,
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, torch.Tensor],
     family: TaskFamily,
     tasks: Sequence[Task],
     steps: int,
     episodes: int,
     seed: int,
 ) -> list[list[list[float | None]]]:
-    """``[task][step][episode]`` returns of the oracle (no adaptation: every step samples
-    ``episodes`` more episodes of the same policy, stochastic as in training)."""
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return model.predict(obs, deterministic=False)[0]
-
+    """``[task][step][episode]`` returns of the oracle, the actor ``params`` of ``policy``
+    (an observation with the task's features appended): no adaptation, every step samples
+    ``episodes`` more episodes, acting stochastically as in training. Step ``k`` of task ``i``
+    is seeded from ``(seed, k, i)``: its resets and its action noise."""
     out = []
     for i, task in enumerate(tasks_progress(tasks, "oracle")):
         envs = [TaskEnv(family, task, observe_task=True) for _ in range(episodes)]
         try:
             per_step = []
             for k in range(steps + 1):
-                seeds = np.random.SeedSequence((seed, k, i)).generate_state(episodes).tolist()
+                sequence = np.random.SeedSequence((seed, k, i))
+                resets, actions = sequence.spawn(2)
+                generator = torch.Generator().manual_seed(
+                    int(actions.generate_state(1, np.uint64)[0] >> np.uint64(1))
+                )
+
+                @torch.no_grad()
+                def act(obs: np.ndarray, generator: torch.Generator = generator) -> np.ndarray:
+                    x = torch.as_tensor(obs, dtype=torch.float32)
+                    mean, log_std = torch.func.functional_call(policy, dict(params), (x,))
+                    noise = torch.randn(mean.shape, generator=generator)
+                    return (mean + log_std.exp() * noise).numpy()
+
+                seeds = resets.generate_state(episodes).tolist()
                 per_step.append(run_episodes(envs, act, seeds))
         finally:
             for env in envs:
