@@ -16,7 +16,7 @@ per second of the whole ``learn`` (updates included), and of its rollout collect
 Runs are interleaved, ``--repeats`` of each, and the best kept (noise only slows a run).
 Usage::
 
-    python benchmarks/sb3_vec_env.py [--family HalfCheetahCrippledJoint-v0] [--envs 32]
+    python benchmarks/sb3_vec_env.py [--family HalfCheetahCrippledJoint-v0] [--envs 64]
         [--timesteps 65536] [--repeats 3] [--settings baseline sb3-defaults]
 """
 
@@ -89,7 +89,7 @@ def learn_rates(kind: str, family_id: str, envs: int, timesteps: int, ppo_kwargs
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", default="HalfCheetahCrippledJoint-v0")
-    parser.add_argument("--envs", type=int, default=32)
+    parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--timesteps", type=int, default=65_536)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each; best kept")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))

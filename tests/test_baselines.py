@@ -18,7 +18,7 @@ from metarl.baselines.ppo import ppo_from_scratch_returns, pretrain_ppo
 from metarl.cli import main
 from metarl.sb3_bridge import params_from_sb3
 
-TINY_PPO = {"n_steps": 16, "batch_size": 64, "n_epochs": 2}  # per env; 32 envs pre-train
+TINY_PPO = {"n_steps": 8, "batch_size": 64, "n_epochs": 2}  # per env; 64 envs pre-train
 
 
 def tiny_run(tmp_path, algorithm: str = "reptile"):

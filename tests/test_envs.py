@@ -32,7 +32,7 @@ ACCEPTED_WARNINGS = (
 DYNAMICS_FAMILIES = {
     "AntCrippledLeg-v0",
     "HalfCheetahCrippledJoint-v0",
-    "HalfCheetahReversedJoint-v0",
+    "HalfCheetahReversedJoints-v0",
     "HalfCheetahRandParams-v0",
     "HopperRandParams-v0",
     "Walker2dRandParams-v0",
@@ -384,7 +384,7 @@ def test_crippled_joint_keeps_only_its_strength(families):
 def test_reversed_joint_pushes_the_other_way(families):
     """Robot with joint 2 reversed, commanded a, moves exactly as the robot with joint 4
     reversed moves when commanded a with joints 2 and 4 negated."""
-    family = families["HalfCheetahReversedJoint-v0"]
+    family = families["HalfCheetahReversedJoints-v0"]
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (30, 6)).astype(np.float32)
     flipped = actions.copy()
@@ -407,7 +407,7 @@ def test_actuator_families_features_and_colours(families):
     env = crippled.make_env(task).unwrapped
     red = [env.model.geom(name).rgba.tolist() for name in ("bthigh", "bshin", "ffoot")]
     assert red[0] == red[2] == [1.0, 0.0, 0.0, 1.0] != red[1]
-    reversed_ = families["HalfCheetahReversedJoint-v0"]
+    reversed_ = families["HalfCheetahReversedJoints-v0"]
     np.testing.assert_array_equal(
         reversed_.task_features(reversed_.make_task(reversed_joints=[3])), [1, 1, 1, -1, 1, 1]
     )
@@ -418,9 +418,14 @@ def test_actuator_families_features_and_colours(families):
         (4,),
         (5,),
     }
+    assert all(0 in t.crippled_joints or len(t.crippled_joints) == 2 for t in crippled.ood_tasks())
+    assert all(len(t.reversed_joints) == 3 for t in reversed_.ood_tasks())
+    assert reversed_.default_task().reversed_joints == ()  # the nominal robot
+    drawn = reversed_.sample_tasks(4000, np.random.default_rng(0))
+    assert {len(t.reversed_joints) for t in drawn} == {0, 1, 2, 4, 5, 6}
+    frequency = np.mean([[j in t.reversed_joints for j in range(6)] for t in drawn], axis=0)
+    np.testing.assert_allclose(frequency, 0.5, atol=0.03)  # no motor is safe to use
     for family, name in ((crippled, "crippled_joints"), (reversed_, "reversed_joints")):
-        ood = family.ood_tasks(40)
-        assert all(0 in t[name] or len(t[name]) == 2 for t in ood)
         with pytest.raises(ValueError, match=rf"{name}=\[6\] is not allowed"):
             family.task_from_dict({name: [6]})
     with pytest.raises(ValueError, match=r"strength=0.5 is out of range: expected U\(0, 0.3\)"):

@@ -79,7 +79,7 @@ def test_steps_equal_each_envs_own_step_with_a_new_task_every_episode(family_id,
 
 
 def test_fixed_tasks_observed_tasks_and_seeding():
-    family = metarl.make_family("HalfCheetahReversedJoint-v0", horizon=5)
+    family = metarl.make_family("HalfCheetahReversedJoints-v0", horizon=5)
     tasks = [family.make_task(reversed_joints=[j]) for j in (1, 3)]
     env = metarl.FamilyVecEnv(family, tasks=tasks, observe_task=True, seed=3)
     assert env.num_envs == 2 and env.observation_space.shape == (17 + 6,)

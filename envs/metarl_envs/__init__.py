@@ -19,7 +19,7 @@ BUNDLED_FAMILIES: dict[str, str] = {
     "AntGoal-v0": "metarl_envs.ant:AntGoalFamily",
     "AntCrippledLeg-v0": "metarl_envs.ant:AntCrippledLegFamily",
     "HalfCheetahCrippledJoint-v0": "metarl_envs.actuators:HalfCheetahCrippledJointFamily",
-    "HalfCheetahReversedJoint-v0": "metarl_envs.actuators:HalfCheetahReversedJointFamily",
+    "HalfCheetahReversedJoints-v0": "metarl_envs.actuators:HalfCheetahReversedJointsFamily",
     "HalfCheetahRandParams-v0": "metarl_envs.rand_params:HalfCheetahRandParamsFamily",
     "HopperRandParams-v0": "metarl_envs.rand_params:HopperRandParamsFamily",
     "Walker2dRandParams-v0": "metarl_envs.rand_params:Walker2dRandParamsFamily",

@@ -23,10 +23,14 @@ noise: Gymnasium's v5 HalfCheetah (17-D).
   observation adds the torso's centre of mass (20-D) and its reward uses the torso's
   centre-of-mass velocity, where this family keeps Gymnasium's v5 observation and
   velocity; horizon 200 (MAML's), not the source's 1000.
-- ``HalfCheetahReversedJoint-v0`` (this package's): one motor is wired backwards (gain
-  ``-1``): the command that used to extend the joint now flexes it. Training joints 1-5;
-  out-of-distribution: the back thigh, and every pair of joints. A policy that does not
-  know which joint is reversed pushes one joint the wrong way on every robot.
+- ``HalfCheetahReversedJoints-v0`` (this package's): the motors of a random subset of the
+  six joints are wired backwards (gain ``-1``: the command that used to extend the joint now
+  flexes it). A policy that does not know which motors are reversed cannot use any of them:
+  the training robots are closed under reversing every motor, so each motor is reversed on
+  half of them. Since the control cost is symmetric, robot ``g``'s best policy is the nominal
+  robot's with the reversed joints' commands negated: what adaptation must find is a sign
+  per joint. Training: the 44 subsets of 0, 1, 2, 4, 5 or 6 motors, equally likely;
+  out-of-distribution: the 20 subsets of exactly three, never seen in training.
 
 The affected links are drawn red (crippled) or blue (reversed) in renders.
 
@@ -62,21 +66,29 @@ JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 NUM_JOINTS = len(JOINTS)
 #: Joints the training distributions use (the source never cripples the back thigh).
 TRAINING_JOINTS = (1, 2, 3, 4, 5)
-#: Out of distribution: the held-out back thigh, and every pair of joints.
+#: Out of distribution for the crippled joint: the held-out back thigh, and every pair.
 OOD_JOINT_SETS = ((0,), *itertools.combinations(range(NUM_JOINTS), 2))
+#: Reversed motors in training: every subset of 0, 1, 2, 4, 5 or 6 joints (closed under
+#: reversing all six, so each motor is reversed on half of them); out of distribution, the
+#: subsets of exactly three.
+REVERSED_SETS = tuple(
+    c for r in (0, 1, 2, 4, 5, 6) for c in itertools.combinations(range(NUM_JOINTS), r)
+)
+OOD_REVERSED_SETS = tuple(itertools.combinations(range(NUM_JOINTS), 3))
 CRIPPLED_COLOR = np.array([1.0, 0.0, 0.0, 1.0])
 REVERSED_COLOR = np.array([0.1, 0.3, 1.0, 1.0])
 
 
-def joint_set(name: str, joints: Any) -> tuple[int, ...]:
-    """``joints`` as a sorted tuple of distinct actuator indices 0-5, or a ``ValueError``."""
+def joint_set(name: str, joints: Any, allow_empty: bool = False) -> tuple[int, ...]:
+    """``joints`` as a sorted tuple of distinct actuator indices 0-5 (none only if
+    ``allow_empty``), or a ``ValueError``."""
     try:
         out = tuple(sorted({int(j) for j in joints}))
     except (TypeError, ValueError):
         raise ValueError(
             f"{name} must be a sequence of joint indices 0-5, got {joints!r}"
         ) from None
-    if not out or any(j not in range(NUM_JOINTS) for j in out):
+    if (not out and not allow_empty) or any(j not in range(NUM_JOINTS) for j in out):
         raise ValueError(
             f"{name} must hold joint indices 0-5 ({', '.join(JOINTS)}), got {joints!r}"
         )
@@ -141,20 +153,20 @@ class HalfCheetahCrippledJointEnv(ActuatorGainsHalfCheetahEnv):
         update_init_args(self, crippled_joints=joints, strength=strength)
 
 
-class HalfCheetahReversedJointEnv(ActuatorGainsHalfCheetahEnv):
+class HalfCheetahReversedJointsEnv(ActuatorGainsHalfCheetahEnv):
     """HalfCheetah whose motors of ``reversed_joints`` are wired backwards."""
 
     vector_step = ActuatorGainsStep
     color = REVERSED_COLOR
 
-    def __init__(self, reversed_joints: Any = (1,), **kwargs: Any) -> None:
+    def __init__(self, reversed_joints: Any = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.set_task(reversed_joints)
         record_init_args(self, reversed_joints=self.reversed_joints, **kwargs)
 
     def set_task(self, reversed_joints: Any) -> None:
         """Reverse other motors (the sampler reuses envs this way)."""
-        joints = joint_set("reversed_joints", reversed_joints)
+        joints = joint_set("reversed_joints", reversed_joints, allow_empty=True)
         self.reversed_joints = joints
         self._set_gains(reversed_gains(joints))
         update_init_args(self, reversed_joints=joints)
@@ -174,10 +186,6 @@ def reversed_gains(joints: tuple[int, ...]) -> np.ndarray:
     return gains
 
 
-def _joint_choice(training: tuple[int, ...]) -> Choice:
-    return Choice([(j,) for j in training])
-
-
 class HalfCheetahCrippledJointFamily(TaskFamily):
     """HalfCheetah with one crippled joint keeping U(0, 0.3) of its motor, joints 1-5 in
     training (Nagabandi et al. 2019); OOD: the back thigh (joint 0) and every pair of joints.
@@ -191,7 +199,7 @@ class HalfCheetahCrippledJointFamily(TaskFamily):
             "crippled_joints",
             "indices of the crippled joints (0 bthigh, 1 bshin, 2 bfoot, 3 fthigh, 4 fshin, "
             "5 ffoot)",
-            _joint_choice(TRAINING_JOINTS),
+            Choice([(j,) for j in TRAINING_JOINTS]),
             default=(1,),
             ood=Choice(OOD_JOINT_SETS),
         ),
@@ -210,9 +218,9 @@ class HalfCheetahCrippledJointFamily(TaskFamily):
         return crippled_gains(task.crippled_joints, task.strength).astype(np.float32)
 
 
-class HalfCheetahReversedJointFamily(TaskFamily):
-    """HalfCheetah with one motor wired backwards, joints 1-5 in training; OOD: the back
-    thigh (joint 0) and every pair of joints.
+class HalfCheetahReversedJointsFamily(TaskFamily):
+    """HalfCheetah whose motors of a random subset of the six joints are wired backwards
+    (0, 1, 2, 4, 5 or 6 of them; each motor reversed on half the robots); OOD: exactly three.
 
     Reward v - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
     """
@@ -223,12 +231,12 @@ class HalfCheetahReversedJointFamily(TaskFamily):
             "reversed_joints",
             "indices of the joints whose motor is reversed (0 bthigh, 1 bshin, 2 bfoot, "
             "3 fthigh, 4 fshin, 5 ffoot)",
-            _joint_choice(TRAINING_JOINTS),
-            default=(1,),
-            ood=Choice(OOD_JOINT_SETS),
+            Choice(REVERSED_SETS),
+            default=(),
+            ood=Choice(OOD_REVERSED_SETS),
         ),
     )
-    env_class = HalfCheetahReversedJointEnv
+    env_class = HalfCheetahReversedJointsEnv
 
     def task_features(self, task: Task) -> np.ndarray:
         """The six actuator gains (1 for a normal motor, -1 for a reversed one)."""

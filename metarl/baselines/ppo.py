@@ -5,10 +5,13 @@ with an adaptation budget.
 Pre-training runs on :class:`~metarl.FamilyVecEnv` (the sampler's batched physics; a new
 task every episode in each of ``PRETRAIN_ENVS`` envs), so that it can be given the env steps
 of the meta-learner it is compared with (tens of millions) in hours, not days. Its PPO
-settings (:data:`PRETRAIN_PPO_KWARGS`) are SB3's defaults but for the batch: 8192 env steps
-per rollout (as SB3's 2048 steps x 4 envs) in minibatches of 1024 instead of 64, which
-leaves the update a small part of the cost at these budgets. PPO from scratch keeps SB3's
-defaults. The actor always has our policy's architecture (:mod:`metarl.sb3_bridge`).
+settings (:data:`PRETRAIN_PPO_KWARGS`) are SB3's defaults but for the batch: 16384 env steps
+per rollout (64 envs x 256 steps; SB3's default is 2048 x the envs) in minibatches of 1024
+instead of 64, which leaves the update a small part of the cost at these budgets. Chosen by
+``experiments/ppo_settings.py`` (RESULTS.md): on HalfCheetahCrippledJoint-v0 it learns as
+much per env step as 32 envs x 256 steps, in less time, and more than minibatches of 4096.
+PPO from scratch keeps SB3's defaults. The actor always has our policy's architecture
+(:mod:`metarl.sb3_bridge`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from metarl.sb3_bridge import sb3_ppo
 from metarl.task import Task
 
 #: Envs PPO pre-training steps at once (SB3's ``n_envs``).
-PRETRAIN_ENVS = 32
+PRETRAIN_ENVS = 64
 #: PPO's settings for pre-training (SB3's defaults otherwise; see the module doc).
 PRETRAIN_PPO_KWARGS: dict[str, Any] = {"n_steps": 256, "batch_size": 1024}
 
