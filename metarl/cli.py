@@ -86,6 +86,23 @@ def _returns_line(stats: dict) -> str:
     return ", ".join(parts)
 
 
+def _overrides(pairs: Sequence[str] | None) -> dict[str, object]:
+    """``--set KEY=VALUE`` options as a dict, each value read as YAML (``0.01``, ``true``,
+    ``[64, 64]``, ``null``)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE (e.g. --set inner_lr=0.01), got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {pair!r}: the value is not valid YAML: {err}") from None
+    return out
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from metarl.algos.runs import start_run
 
@@ -104,7 +121,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     elif given:
         names = ", ".join(f"--eval-{name.replace('_', '-')}" for name in given)
         raise ValueError(f"{names} take effect only with --eval-every N; add it or leave them out")
-    learner = start_run(args.config, args.run_dir, args.seed, args.resume)
+    learner = start_run(args.config, args.run_dir, args.seed, args.resume, _overrides(args.set))
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
         remaining = target - learner.iteration
@@ -293,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML config file (algorithm, family, fields)")
     train.add_argument("--run-dir", help="where logs and checkpoints go (default: runs/...)")
     train.add_argument("--seed", type=int, help="override the config's seed")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable), e.g. --set inner_lr=0.01",
+    )
     train.add_argument("--iterations", type=int, help="train until this many iterations in total")
     train.add_argument(
         "--resume", action="store_true", help="continue the run directory's latest checkpoint"

@@ -60,3 +60,26 @@ def test_every_shipped_experiment_config_loads():
     for path in shipped:
         algorithm, values = read_config_file(path)
         config_from_dict(learner_class(algorithm).config_class, values, str(path))
+
+
+def test_set_overrides_config_fields(tmp_path, capsys):
+    config, run = tmp_path / "tiny.yaml", tmp_path / "run"
+    config.write_text(TINY)
+    args = ["train", str(config), "--run-dir", str(run), "--set", "fast_lr=0.05"]
+    assert main([*args, "--set", "hidden_sizes=[4, 4]", "--iterations", "1"]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["fast_lr"] == 0.05 and saved["hidden_sizes"] == [4, 4]
+    # resuming needs the same settings: with the same --set it continues ...
+    resume = [*args, "--set", "hidden_sizes=[4, 4]", "--resume", "--iterations", "2"]
+    assert main(resume) == 0
+    # ... without them it is refused, naming the difference
+    assert main(["train", str(config), "--run-dir", str(run), "--resume"]) == 2
+    assert "fast_lr: saved 0.05, given 0.1" in capsys.readouterr().err
+    for bad, message in (
+        ("fast_lr", "--set takes KEY=VALUE"),
+        ("fast_rl=0.1", "did you mean 'fast_lr'"),
+        ("fast_lr=[1", "not valid YAML"),
+        ("algorithm=reptile", "cannot change the algorithm"),
+    ):
+        assert main(["train", str(config), "--run-dir", str(tmp_path / "x"), "--set", bad]) == 2
+        assert message in capsys.readouterr().err

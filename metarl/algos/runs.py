@@ -8,6 +8,7 @@ there is none or if its settings differ from the config given: it never silently
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,22 @@ def start_run(
     run_dir: str | Path | None = None,
     seed: int | None = None,
     resume: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> MetaLearner:
-    """The learner for a new run, or the resumed learner of an existing one."""
+    """The learner for a new run, or the resumed learner of an existing one. ``overrides``
+    change fields of the config file (``metarl train CONFIG --set inner_lr=0.01``); the run's
+    ``config.yaml`` records the result."""
     if config_path is None:
         values = dict(DEFAULT_CONFIG)
         algorithm, source = values.pop("algorithm"), "the built-in default config"
     else:
         algorithm, values = read_config_file(config_path)
         source = str(config_path)
+    if overrides:
+        if "algorithm" in overrides:
+            raise ValueError("--set cannot change the algorithm; use another config file")
+        values.update(overrides)
+        source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     if seed is not None:
         values["seed"] = seed
     cls = learner_class(algorithm)
