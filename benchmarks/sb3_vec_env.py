@@ -10,14 +10,17 @@ drawing a new task from the training distribution at every episode, in three Vec
 3. SB3's ``SubprocVecEnv`` of the same envs, one process per env (SB3's design).
 
 Each is wrapped in ``VecMonitor`` and trained by ``PPO.learn`` for ``--timesteps`` env steps
-(SB3's MlpPolicy: MAML's 64x64 tanh network), with SB3's default PPO settings and with the
-settings the baselines use (``metarl.baselines.ppo.PRETRAIN_PPO_KWARGS``). Printed: env steps
-per second of the whole ``learn`` (updates included), and of its rollout collection alone.
+(SB3's MlpPolicy: MAML's 64x64 tanh network), with the settings the baselines use
+(``metarl.baselines.ppo.PRETRAIN_PPO_KWARGS``: 256 steps per env per rollout, minibatches of
+1024) and with SB3's default minibatch of 64 instead. PyTorch runs on one thread, for all
+three (on 2 cores its idle threads take CPU from the physics threads and the workers).
+Printed: env steps per second of the whole ``learn`` (updates included), and of its rollout
+collection alone.
 Runs are interleaved, ``--repeats`` of each, and the best kept (noise only slows a run).
 Usage::
 
     python benchmarks/sb3_vec_env.py [--family HalfCheetahCrippledJoint-v0] [--envs 64]
-        [--timesteps 65536] [--repeats 3] [--settings baseline sb3-defaults]
+        [--timesteps 65536] [--repeats 3] [--settings baseline sb3-minibatch]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
@@ -34,7 +38,11 @@ import metarl
 from metarl.baselines.envs import TaskEnv
 from metarl.baselines.ppo import PRETRAIN_PPO_KWARGS
 
-SETTINGS = {"sb3-defaults": {}, "baseline": PRETRAIN_PPO_KWARGS}
+#: PPO settings: the baselines', and the same rollouts with SB3's default minibatch (64).
+SETTINGS = {
+    "sb3-minibatch": {"n_steps": PRETRAIN_PPO_KWARGS["n_steps"]},
+    "baseline": PRETRAIN_PPO_KWARGS,
+}
 
 
 class CollectionTimer(BaseCallback):
@@ -99,6 +107,7 @@ def main() -> None:
         default=["metarl FamilyVecEnv", "SB3 DummyVecEnv", "SB3 SubprocVecEnv"],
     )
     args = parser.parse_args()
+    torch.set_num_threads(1)
     cores = metarl.sampling.default_num_workers()
     print(
         f"{args.family}: {args.envs} envs, PPO.learn of {args.timesteps} env steps, {cores} "

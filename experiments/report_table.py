@@ -9,6 +9,8 @@ last step over step 0, paired per task, with its 95% confidence interval.
 ``--by PARAM`` gives one row per report and value of the task parameter PARAM.
 ``--oracle-fraction F`` adds how many adaptation episodes each needs before its mean return
 reaches F times the oracle's (the report whose learner is ``oracle``, its mean over steps).
+``--versus REPORT`` adds, paired per task against REPORT (same tasks), how much higher each
+one's return is at the last step and how much more its adaptation gained.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def main() -> None:
     parser.add_argument(
         "--oracle-fraction", type=float, metavar="F", help="episodes to reach F x the oracle"
     )
+    parser.add_argument("--versus", metavar="REPORT", help="paired differences against it")
     args = parser.parse_args()
     reports = [AdaptationReport.load(path) for path in args.reports]
+    versus = AdaptationReport.load(args.versus) if args.versus else None
     target = None
     if args.oracle_fraction is not None:
         oracles = [r for r in reports if r.learner == "oracle"]
@@ -68,9 +72,12 @@ def main() -> None:
     reports.sort(key=lambda r: -r.mean_return[-1])
     steps = max(len(r.steps) for r in reports)
     header = " | ".join(f"step {k}" for k in range(steps))
-    reach = f" episodes to {args.oracle_fraction:g} x oracle |" if target is not None else ""
-    print(f"| | training env steps | {header} | gain at step {steps - 1} (paired 95% CI) |{reach}")
-    print("|---|---:|" + "---:|" * steps + "---:|" + ("---:|" if target is not None else ""))
+    last = steps - 1
+    extra = f" episodes to {args.oracle_fraction:g} x oracle |" if target is not None else ""
+    if versus is not None:
+        extra += f" step {last} minus {versus.label}'s | gain minus {versus.label}'s |"
+    print(f"| | training env steps | {header} | gain at step {last} (paired 95% CI) |{extra}")
+    print("|---|---:|" + "---:|" * steps + "---:|" + "---:|" * extra.count("|"))
     for report in reports:
         cells = " | ".join(f"{m:.1f}" for m in report.mean_return)
         gain, (low, high) = report.gain(report.steps[-1])
@@ -78,6 +85,10 @@ def main() -> None:
         row += f"{gain:+.1f} [{low:+.1f}, {high:+.1f}] |"
         if target is not None:
             row += f" {episodes_to_reach(report, target)} |"
+        if versus is not None:
+            for reference in (None, 0):
+                diff, (low, high) = report.paired_difference(versus, last, reference)
+                row += f" {diff:+.1f} [{low:+.1f}, {high:+.1f}] |"
         print(row)
     first = reports[0]
     print(

@@ -72,6 +72,21 @@ def test_the_summary_by_hand():
     assert report.to_dict()["gain"] == [0.0, 5.0]
 
 
+def test_paired_differences_by_hand():
+    ours = hand_report()  # task means: [[2, 6], [2, 8]]
+    theirs = hand_report(returns=[[[0.0, 2.0], [2.0, 2.0]], [[1.0, 1.0], [5.0, 5.0]]])
+    # theirs: [[1, 2], [1, 5]]. At step 1: 6 - 2 = 4 and 8 - 5 = 3: mean 3.5, std sqrt(1/2).
+    diff, (low, high) = ours.paired_difference(theirs, 1)
+    half = T_975_DF1 * math.sqrt(0.5) / math.sqrt(2)
+    assert diff == 3.5 and low == pytest.approx(3.5 - half) and high == pytest.approx(3.5 + half)
+    # gains: ours 4 and 6, theirs 1 and 4: differences 3 and 2
+    diff, (low, high) = ours.paired_difference(theirs, 1, reference=0)
+    assert diff == 2.5 and low == pytest.approx(2.5 - half)
+    other_tasks = hand_report(tasks=[{"goal": [0.0, 0.0]}, {"goal": [-0.3, 0.0]}])
+    with pytest.raises(ValueError, match="different tasks"):
+        ours.paired_difference(other_tasks, 1)
+
+
 def test_where_keeps_the_tasks_with_those_parameters():
     report = hand_report()
     second = report.where(goal=[-0.3, 0.0])

@@ -167,6 +167,26 @@ class AdaptationReport:
         diff = means[:, step] - means[:, reference]
         return _mean_and_ci(diff[~np.isnan(diff)])
 
+    def paired_difference(
+        self, other: AdaptationReport, step: int, reference: int | None = None
+    ) -> tuple[float, tuple[float, float]]:
+        """``(mean, (low, high))``: by how much this report beats ``other`` on the same tasks,
+        paired per task, with a 95% Student-t interval over tasks. With ``reference`` None,
+        the return at ``step`` (each task's mean here minus its mean in ``other``); with
+        ``reference`` k, the gain from step k to ``step`` (this gain minus ``other``'s): did
+        adaptation add more here than there? Both reports must hold the same tasks in the
+        same order (evaluations of one task set)."""
+        if self.tasks != other.tasks:
+            raise ValueError(
+                f"{self.label!r} and {other.label!r} were evaluated on different tasks; a paired "
+                f"difference needs the same task set (and seed) for both"
+            )
+        here, there = self.task_means(), other.task_means()
+        diff = here[:, step] - there[:, step]
+        if reference is not None:
+            diff -= here[:, reference] - there[:, reference]
+        return _mean_and_ci(diff[~np.isnan(diff)])
+
     def where(self, **values: Any) -> AdaptationReport:
         """The report restricted to the tasks whose parameters equal ``values``
         (``report.where(direction=-1)``): a mean over tasks can hide that adaptation works
