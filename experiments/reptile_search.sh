@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The search for Reptile settings that meta-learn (issue 14, experiments/RESULTS.md): each
+# variant of the family's Reptile config trains for its budget (48M env steps unless it says
+# otherwise), then is evaluated held out (40 test tasks, 3 steps of 20 episodes, seed 0)
+# beside the same inner loop from a random initialisation and from PPO's pretrained policy
+# (PRETRAINED: a policy `metarl baseline pretrained` saved). Runs already trained are
+# resumed, reports already written are kept.
+#
+#   bash experiments/reptile_search.sh CONFIG PRETRAINED OUT [VARIANT ...]
+#   python experiments/report_table.py OUT/*.json
+#
+# A variant is a name from the list below; the default is all of them.
+set -euo pipefail
+CONFIG=${1:?a Reptile config, e.g. experiments/halfcheetah_reversed_joints_reptile.yaml}
+PRETRAINED=${2:?a saved pretrained policy (.safetensors) of the same family}
+OUT=${3:?output directory for the reports}
+shift 3
+
+declare -A SETTINGS=(
+  [base]=""
+  [lr1e-2]="inner_lr=0.01"
+  [lr3e-3-steps5]="inner_lr=0.003 inner_steps=5 iterations=60"
+  [vpg-sgd-lr0.5]="inner_algorithm=vpg inner_optimizer=sgd inner_lr=0.5"
+  [eps0.3]="meta_step_size=0.3 meta_step_size_final=0.3"
+  [tasks10]="meta_batch_size=10 iterations=400"
+  [lr1e-2-tasks10]="inner_lr=0.01 meta_batch_size=10 iterations=400"
+)
+VARIANTS=("$@")
+[[ ${#VARIANTS[@]} -eq 0 ]] && VARIANTS=(base lr1e-2 lr3e-3-steps5 vpg-sgd-lr0.5 eps0.3 tasks10)
+name=$(basename "$CONFIG" .yaml)
+mkdir -p "$OUT"
+for variant in "${VARIANTS[@]}"; do
+  sets=(--set "iterations=100")
+  for pair in ${SETTINGS[$variant]}; do sets+=(--set "$pair"); done
+  run=runs/search/$name/$variant
+  resume=()
+  [[ -d $run/checkpoints ]] && resume=(--resume)
+  metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
+  [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \
+    --out "$OUT/$variant.json"
+  [[ -f $OUT/random_init_$variant.json ]] || metarl baseline random-init --like "$run" \
+    --label "random init, $variant's inner loop" --out "$OUT/random_init_$variant.json"
+  [[ -f $OUT/pretrained_$variant.json ]] || metarl baseline pretrained --like "$run" \
+    --policy "$PRETRAINED" --label "PPO pretrained, $variant's inner loop" \
+    --out "$OUT/pretrained_$variant.json"
+done
