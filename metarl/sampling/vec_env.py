@@ -154,6 +154,7 @@ class FamilyVecEnv(VecEnv):
         if not self.observe_task:
             return space
         n = self.family.task_features(self._slots.tasks[0]).size
+        self._features = np.zeros((self.num_envs, n))
         return gym.spaces.Box(
             np.concatenate([np.ravel(space.low), np.full(n, -np.inf)]).astype(space.dtype),
             np.concatenate([np.ravel(space.high), np.full(n, np.inf)]).astype(space.dtype),
@@ -182,14 +183,20 @@ class FamilyVecEnv(VecEnv):
             self._episodes[i] += 1
         return seeds
 
+    def _cache_features(self, envs: Sequence[int] | range) -> None:
+        """After envs ``envs`` started new episodes: their tasks' features, computed once
+        per episode (they hold for all of its steps)."""
+        if self.observe_task:
+            for i in envs:
+                self._features[i] = self.family.task_features(self._slots.tasks[i])
+
     def _observe(self, obs: np.ndarray, envs: Sequence[int] | range) -> np.ndarray:
         """Observations of ``envs`` in the observation space's dtype, with their tasks'
         features appended if ``observe_task``."""
         dtype = self.observation_space.dtype
         if not self.observe_task:
             return obs.astype(dtype)
-        features = np.stack([self.family.task_features(self._slots.tasks[i]) for i in envs])
-        return np.concatenate([obs, features], axis=1).astype(dtype)
+        return np.concatenate([obs, self._features[list(envs)]], axis=1).astype(dtype)
 
     # ------------------------------------------------------------------ the VecEnv API
     @property
@@ -208,6 +215,7 @@ class FamilyVecEnv(VecEnv):
     def reset(self) -> VecEnvObs:
         everyone = range(self.num_envs)
         obs = self._slots.reset(self._next_tasks(everyone), self._next_seeds(everyone))
+        self._cache_features(everyone)
         self._started = True
         self.reset_infos = [{"task": task} for task in self._slots.tasks]
         self._reset_seeds()
@@ -241,6 +249,7 @@ class FamilyVecEnv(VecEnv):
             for i in ended:
                 infos[i]["terminal_observation"] = observed[i].copy()
             new = self._slots.reset_slots(ended, self._next_tasks(ended), self._next_seeds(ended))
+            self._cache_features(ended)
             observed[ended] = self._observe(new, ended)
         return observed, rewards.astype(np.float32), dones, infos
 
