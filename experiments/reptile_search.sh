@@ -3,8 +3,9 @@
 # variant of the family's Reptile config trains for its budget (48M env steps unless it says
 # otherwise), then is evaluated held out (40 test tasks, 3 steps of 20 episodes, seed 0)
 # beside the same inner loop from a random initialisation and from PPO's pretrained policy
-# (PRETRAINED: a policy `metarl baseline pretrained` saved). Runs already trained are
-# resumed, reports already written are kept.
+# (PRETRAINED: a policy `metarl baseline pretrained` saved; if the file does not exist, PPO
+# is pre-trained into it first, for the env steps of the first variant's run). Runs already
+# trained are resumed, reports already written are kept.
 #
 #   bash experiments/reptile_search.sh CONFIG PRETRAINED OUT [VARIANT ...]
 #   python experiments/report_table.py OUT/*.json
@@ -36,6 +37,8 @@ for variant in "${VARIANTS[@]}"; do
   resume=()
   [[ -d $run/checkpoints ]] && resume=(--resume)
   metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
+  [[ -f $PRETRAINED ]] || metarl baseline pretrained --like "$run" --save-policy "$PRETRAINED" \
+    --out "${PRETRAINED%.safetensors}.json"
   [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \
     --out "$OUT/$variant.json"
   [[ -f $OUT/random_init_$variant.json ]] || metarl baseline random-init --like "$run" \
