@@ -68,3 +68,38 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             f"{VERSION}"
         )
     return tensors, meta
+
+
+def optimizer_state(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A torch optimiser's state as ``(tensors, json)`` for a checkpoint: its per-parameter
+    tensors (Adam's moments, and step counts kept as tensors) under ``<index>/<key>``, the
+    rest (plain numbers, the parameter groups) as JSON. :func:`load_optimizer_state` is the
+    inverse."""
+    state = optimizer.state_dict()
+    tensors, values = {}, {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}/{key}"] = value
+            else:
+                values[f"{index}/{key}"] = value
+    return tensors, {"values": values, "groups": state["param_groups"]}
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    document: dict[str, Any],
+) -> None:
+    """Restore what :func:`optimizer_state` gave into ``optimizer`` (built for the same
+    parameters)."""
+    slots: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        index, key = name.split("/", 1)
+        slots.setdefault(int(index), {})[key] = value
+    for name, value in document.get("values", {}).items():
+        index, key = name.split("/", 1)
+        slots.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": document["groups"]})

@@ -171,3 +171,42 @@ def test_a_saved_baseline_policy_reproduces_its_report(tmp_path, name, capsys):
     other = "oracle" if name == "pretrained" else "pretrained"
     assert main(["baseline", other, "--family", "Navigation2D-v0", "--policy", str(saved)]) == 2
     assert f"holds no {other} policy" in capsys.readouterr().err
+
+
+def test_a_long_pretraining_saves_its_state_and_resumes(tmp_path, monkeypatch):
+    """Pre-training writes its state every PRETRAIN_CHECKPOINT_EVERY env steps; started again
+    with the file there, it continues from it to the total asked for."""
+    from metarl.baselines import ppo
+
+    monkeypatch.setattr(ppo, "PRETRAIN_CHECKPOINT_EVERY", 1)  # after every rollout
+    family = metarl.make_family("Navigation2D-v0")
+    config = metarl.MAMLTRPOConfig(family="Navigation2D-v0", hidden_sizes=(8,))
+    state = tmp_path / "pretrained.training.safetensors"
+    rollout = 64 * TINY_PPO["n_steps"]
+    first = pretrain_ppo(family, config, 2 * rollout, ppo_kwargs=TINY_PPO, progress=state)
+    assert state.exists() and first.num_timesteps == 2 * rollout
+    resumed_from = []
+    original = ppo._resume_training
+
+    def spy(model, path, record):
+        done = original(model, path, record)
+        saved = first.policy.state_dict()
+        resumed_from.append(done)
+        assert all(torch.equal(v, saved[k]) for k, v in model.policy.state_dict().items())
+        return done
+
+    monkeypatch.setattr(ppo, "_resume_training", spy)
+    resumed = pretrain_ppo(family, config, 3 * rollout, ppo_kwargs=TINY_PPO, progress=state)
+    assert resumed_from == [2 * rollout]  # it started from the saved state ...
+    assert resumed.num_timesteps == 3 * rollout  # ... and trained one more rollout
+    with pytest.raises(ValueError, match="other settings"):
+        pretrain_ppo(family, config, 4 * rollout, seed=1, ppo_kwargs=TINY_PPO, progress=state)
+    # run_baseline keeps the state beside the policy, and removes it once the policy is saved
+    state.unlink()
+    policy = tmp_path / "pretrained.safetensors"
+    with baseline_learner(family="Navigation2D-v0") as learner:
+        run_baseline(
+            "pretrained", learner, "test", steps=0, episodes=1, num_tasks=1,
+            timesteps=rollout, ppo_kwargs=TINY_PPO, save_policy=policy,
+        )  # fmt: skip
+    assert policy.exists() and not state.exists()

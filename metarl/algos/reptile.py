@@ -50,6 +50,7 @@ from metarl.algos.policy_gradient import (
     ppo_clip_loss,
     vpg_loss,
 )
+from metarl.checkpoint import load_optimizer_state, optimizer_state
 from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
@@ -282,25 +283,14 @@ class Reptile(MetaLearner):
         """The outer optimiser's state (Adam's moments and step counts), if there is one."""
         if self._outer is None:
             return {}, {}
-        state = self._outer.state_dict()
-        tensors, values = {}, {}
-        for index, slots in state["state"].items():
-            for key, value in slots.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"outer/{index}/{key}"] = value
-                else:
-                    values[f"{index}/{key}"] = value
-        return tensors, {"outer_values": values, "outer_groups": state["param_groups"]}
+        tensors, document = optimizer_state(self._outer)
+        tensors = {f"outer/{k}": v for k, v in tensors.items()}
+        return tensors, {"outer_values": document["values"], "outer_groups": document["groups"]}
 
     def load_extra_state(self, tensors: Any, state: Any) -> None:
         if self._outer is None:
             super().load_extra_state(tensors, state)
             return
-        slots: dict[int, dict[str, Any]] = {}
-        for name, value in tensors.items():
-            _, index, key = name.split("/", 2)
-            slots.setdefault(int(index), {})[key] = value
-        for name, value in state.get("outer_values", {}).items():
-            index, key = name.split("/", 1)
-            slots.setdefault(int(index), {})[key] = value
-        self._outer.load_state_dict({"state": slots, "param_groups": state["outer_groups"]})
+        outer = {k.removeprefix("outer/"): v for k, v in tensors.items()}
+        document = {"values": state.get("outer_values", {}), "groups": state["outer_groups"]}
+        load_optimizer_state(self._outer, outer, document)

@@ -144,8 +144,16 @@ def run_baseline(
             params, saved = load_baseline_policy(policy, name, learner.family.id)
             info.update(saved, policy=str(policy))
         else:
+            # A long pre-training saves its state beside the policy, and resumes from it.
+            progress = None if save_policy is None else _progress_path(save_policy)
             model = pretrain_ppo(
-                learner.family, learner.config, timesteps, seed, name == "oracle", ppo_kwargs
+                learner.family,
+                learner.config,
+                timesteps,
+                seed,
+                name == "oracle",
+                ppo_kwargs,
+                progress,
             )
             params = params_from_sb3(model)
     if name == "pretrained":
@@ -153,6 +161,7 @@ def run_baseline(
         learner.env_steps = int(info["ppo_timesteps"])
         if save_policy is not None:
             learner.save(save_policy, baseline=_policy_info(info))
+            _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
     if name in ("random-init", "pretrained"):
         return evaluate_as_baseline(
             learner, name, tasks, steps, episodes, seed, num_tasks, label, info
@@ -175,6 +184,7 @@ def run_baseline(
                     "baseline": _policy_info(info),
                 },
             )
+            _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
         returns = oracle_returns(oracle, oracle.params(), family, task_list, steps, episodes, seed)
     else:  # ppo-scratch
         returns = [
@@ -214,6 +224,13 @@ def evaluate_as_baseline(
         learner, tasks, steps, episodes, seed, num_tasks, label, name, info
     )
     return report
+
+
+def _progress_path(save_policy: str | Path) -> Path:
+    """Where a pre-training that will be saved at ``save_policy`` keeps its state while it
+    runs (``pretrained.safetensors`` -> ``pretrained.training.safetensors``)."""
+    path = Path(save_policy)
+    return path.with_name(f"{path.stem}.training{path.suffix or '.safetensors'}")
 
 
 def _policy_info(info: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ PPO from scratch keeps SB3's defaults. The actor always has our policy's archite
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,12 @@ from tqdm import tqdm
 
 from metarl.algos.base import LearnerConfig
 from metarl.baselines.envs import TaskEnv, run_episodes
+from metarl.checkpoint import (
+    load_checkpoint,
+    load_optimizer_state,
+    optimizer_state,
+    save_checkpoint,
+)
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.sampling.vec_env import FamilyVecEnv
@@ -39,14 +46,16 @@ from metarl.task import Task
 PRETRAIN_ENVS = 64
 #: PPO's settings for pre-training (SB3's defaults otherwise; see the module doc).
 PRETRAIN_PPO_KWARGS: dict[str, Any] = {"n_steps": 256, "batch_size": 1024}
+#: Env steps between the saved states of a pre-training that can be resumed.
+PRETRAIN_CHECKPOINT_EVERY = 4_000_000
 
 
 class _Progress(BaseCallback):
     """A tqdm bar over PPO's env steps (SB3's own bar needs ``rich``)."""
 
-    def __init__(self, total: int, description: str) -> None:
+    def __init__(self, total: int, description: str, initial: int = 0) -> None:
         super().__init__()
-        self._bar = tqdm(total=total, desc=description, unit="step", disable=None)
+        self._bar = tqdm(total=total, initial=initial, desc=description, unit="step", disable=None)
 
     def _on_step(self) -> bool:
         self._bar.update(self.training_env.num_envs)
@@ -86,6 +95,65 @@ def _architecture(config: LearnerConfig) -> dict[str, Any]:
     )
 
 
+class _SaveProgress(BaseCallback):
+    """Every ``every`` env steps (before a rollout, once the update on the last one is done)
+    and at the end, write the training's state to ``path`` (see :func:`pretrain_ppo`)."""
+
+    def __init__(self, path: Path, every: int, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.path, self.every, self.record = path, every, record
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = self.num_timesteps + self.every
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:  # the previous rollout's update is done
+        if self.num_timesteps >= self._next:
+            _save_training(self.model, self.path, self.record)
+            self._next = self.num_timesteps + self.every
+
+    def _on_training_end(self) -> None:
+        _save_training(self.model, self.path, self.record)
+
+
+def _save_training(model: PPO, path: Path, record: dict[str, Any]) -> None:
+    tensors = {f"policy/{k}": v for k, v in model.policy.state_dict().items()}
+    optimizer_tensors, optimizer = optimizer_state(model.policy.optimizer)
+    tensors.update({f"optimizer/{k}": v for k, v in optimizer_tensors.items()})
+    meta = {
+        "ppo_training": record,
+        "num_timesteps": int(model.num_timesteps),
+        "n_updates": int(model._n_updates),
+        "optimizer": optimizer,
+    }
+    save_checkpoint(path, tensors, meta)
+
+
+def _resume_training(model: PPO, path: Path, record: dict[str, Any]) -> int:
+    """Load the state :class:`_SaveProgress` wrote into ``model``; its env steps done."""
+    tensors, meta = load_checkpoint(path)
+    if meta.get("ppo_training") != record:
+        raise ValueError(
+            f"{path} holds PPO training of other settings ({meta.get('ppo_training')}), not "
+            f"{record}; delete it to start afresh"
+        )
+    model.policy.load_state_dict(
+        {k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")}
+    )
+    optimizer = {
+        k.removeprefix("optimizer/"): v for k, v in tensors.items() if k.startswith("optimizer/")
+    }
+    load_optimizer_state(model.policy.optimizer, optimizer, meta["optimizer"])
+    model.num_timesteps = int(meta["num_timesteps"])
+    model._n_updates = int(meta["n_updates"])
+    # Fresh random streams from here (a resumed run is not bit-identical to an unbroken one).
+    model.set_random_seed(int(record["seed"]) + model.num_timesteps)
+    return model.num_timesteps
+
+
 def pretrain_ppo(
     family: TaskFamily,
     config: LearnerConfig,
@@ -93,17 +161,41 @@ def pretrain_ppo(
     seed: int = 0,
     observe_task: bool = False,
     ppo_kwargs: Mapping[str, Any] | None = None,
+    progress: str | Path | None = None,
 ) -> PPO:
     """SB3 PPO trained for ``timesteps`` env steps on the whole training distribution of
     ``family`` (a new task every episode, in each of ``PRETRAIN_ENVS`` envs of a
     :class:`~metarl.FamilyVecEnv`), with the actor architecture of ``config``;
     ``observe_task``: the oracle, which sees each task's features. ``ppo_kwargs`` change
-    :data:`PRETRAIN_PPO_KWARGS` and SB3's other PPO defaults (``learning_rate`` ...)."""
+    :data:`PRETRAIN_PPO_KWARGS` and SB3's other PPO defaults (``learning_rate`` ...).
+
+    ``progress``: a file where the training's state (actor, critic, optimiser, env steps
+    done; safetensors + JSON) is written every ``PRETRAIN_CHECKPOINT_EVERY`` env steps. If
+    it exists when training starts, training continues from it (same settings required) to
+    ``timesteps`` in all: a long pre-training killed midway loses at most that many steps.
+    A resumed training draws new random streams, so it is not bit-identical to an unbroken
+    one."""
     envs = VecMonitor(FamilyVecEnv(family, PRETRAIN_ENVS, observe_task=observe_task, seed=seed))
     kwargs = {**PRETRAIN_PPO_KWARGS, **(ppo_kwargs or {})}
     model = sb3_ppo(family, **_architecture(config), seed=seed, env=envs, **kwargs)
     name = "oracle" if observe_task else "pretrained"
-    model.learn(timesteps, callback=_Progress(timesteps, f"PPO ({name}) {family.id}"))
+    callbacks: list[BaseCallback] = []
+    done = 0
+    if progress is not None:
+        progress = Path(progress)
+        record = {
+            "family": family.id,
+            "observe_task": observe_task,
+            "seed": seed,
+            "ppo_kwargs": {k: kwargs[k] for k in sorted(kwargs)},
+            "architecture": {**_architecture(config), "hidden_sizes": list(config.hidden_sizes)},
+        }
+        if progress.exists():
+            done = _resume_training(model, progress, record)
+        callbacks.append(_SaveProgress(progress, PRETRAIN_CHECKPOINT_EVERY, record))
+    if done < timesteps:
+        callbacks.append(_Progress(timesteps, f"PPO ({name}) {family.id}", initial=done))
+        model.learn(timesteps - done, callback=callbacks, reset_num_timesteps=done == 0)
     return model
 
 
