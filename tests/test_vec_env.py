@@ -139,6 +139,11 @@ def test_bad_arguments_are_named():
     env = metarl.FamilyVecEnv(family, 2)
     with pytest.raises(RuntimeError, match="before reset"):
         env.step(np.zeros((2, 6), dtype=np.float32))
+    env.reset()
+    with pytest.raises(ValueError, match=r"actions of shape \(6,\) for 2 envs; expected \(2, 6\)"):
+        env.step(np.zeros(6, dtype=np.float32))
+    with pytest.raises(ValueError, match="actions must be numbers"):
+        env.step([["a"] * 6] * 2)
     env.close()
 
 

@@ -230,8 +230,20 @@ class FamilyVecEnv(VecEnv):
             raise RuntimeError("step_wait() without step_async(actions)")
         if not self._started:
             raise RuntimeError("step() before reset(): reset the FamilyVecEnv first")
-        actions = np.asarray(self._actions, dtype=np.float64).reshape(self.num_envs, -1)
-        self._actions = None
+        try:
+            actions = np.asarray(self._actions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"actions must be numbers, shape ({self.num_envs}, {self._act_dim}); got "
+                f"{type(self._actions).__name__}"
+            ) from None
+        finally:
+            self._actions = None
+        if actions.shape != (self.num_envs, self._act_dim):
+            raise ValueError(
+                f"actions of shape {actions.shape} for {self.num_envs} envs; expected "
+                f"({self.num_envs}, {self._act_dim})"
+            )
         obs, rewards, terminated, truncated, unstable = self._slots.step(actions)
         dones = terminated | truncated
         tasks = self._slots.tasks
