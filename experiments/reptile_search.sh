@@ -5,7 +5,8 @@
 # beside the same inner loop from a random initialisation and from PPO's pretrained policy
 # (PRETRAINED: a policy `metarl baseline pretrained` saved; if the file does not exist, PPO
 # is pre-trained into it first, for the env steps of the first variant's run). Runs already
-# trained are resumed, reports already written are kept.
+# trained are resumed, reports already written are kept. With TRAIN_ONLY=1 the variants are
+# only trained (to train them while PRETRAINED is still being pre-trained elsewhere).
 #
 #   bash experiments/reptile_search.sh CONFIG PRETRAINED OUT [VARIANT ...]
 #   python experiments/report_table.py OUT/*.json
@@ -37,6 +38,7 @@ for variant in "${VARIANTS[@]}"; do
   resume=()
   [[ -d $run/checkpoints ]] && resume=(--resume)
   metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
+  [[ ${TRAIN_ONLY:-0} == 1 ]] && continue
   [[ -f $PRETRAINED ]] || metarl baseline pretrained --like "$run" --save-policy "$PRETRAINED" \
     --out "${PRETRAINED%.safetensors}.json"
   [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \

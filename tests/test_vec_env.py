@@ -169,3 +169,24 @@ def test_sb3_ppo_learns_on_it():
     after = mean_return()
     env.close()
     assert after > before + 15.0, (before, after)  # measured: -41 -> -8
+
+
+def test_sb3_sac_trains_on_it_and_sees_time_limits():
+    """An off-policy learner trains on it unchanged too: SAC's replay buffer tells the
+    horizon's truncations (timeouts, bootstrapped from ``terminal_observation``) from
+    reaching the goal (a terminal state), from ``TimeLimit.truncated``."""
+    from stable_baselines3 import SAC
+
+    env = metarl.FamilyVecEnv("Navigation2D-v0", 2, seed=0)
+    model = SAC("MlpPolicy", env, learning_starts=50, buffer_size=1_000, batch_size=32, seed=0)
+    model.learn(250)
+    buffer = model.replay_buffer
+    assert buffer.pos == 125  # 250 env steps over 2 envs
+    ends = buffer.dones[: buffer.pos]
+    # Measured for this seed: env 1 reached its goal at step 48; env 0 ran to the horizon.
+    np.testing.assert_array_equal(np.argwhere(ends), [[47, 1], [99, 0]])
+    np.testing.assert_array_equal(np.argwhere(buffer.timeouts[: buffer.pos]), [[99, 0]])
+    # What is stored as the next observation at an episode's end is its last, not the reset.
+    for row, i in np.argwhere(ends):
+        assert not np.allclose(buffer.next_observations[row, i], buffer.observations[row + 1, i])
+    env.close()
