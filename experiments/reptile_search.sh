@@ -5,8 +5,9 @@
 # beside the same inner loop from a random initialisation and from PPO's pretrained policy
 # (PRETRAINED: a policy `metarl baseline pretrained` saved; if the file does not exist, PPO
 # is pre-trained into it first, for the env steps of the first variant's run). Runs already
-# trained are resumed, reports already written are kept. With TRAIN_ONLY=1 the variants are
-# only trained (to train them while PRETRAINED is still being pre-trained elsewhere).
+# trained are resumed, reports already written are kept. While PRETRAINED is still being
+# pre-trained elsewhere, TRAIN_ONLY=1 only trains the variants and NO_PRETRAINED=1 also
+# evaluates them and the random initialisation (run again without it afterwards).
 #
 #   bash experiments/reptile_search.sh CONFIG PRETRAINED OUT [VARIANT ...]
 #   python experiments/report_table.py OUT/*.json
@@ -39,12 +40,13 @@ for variant in "${VARIANTS[@]}"; do
   [[ -d $run/checkpoints ]] && resume=(--resume)
   metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
   [[ ${TRAIN_ONLY:-0} == 1 ]] && continue
-  [[ -f $PRETRAINED ]] || metarl baseline pretrained --like "$run" --save-policy "$PRETRAINED" \
-    --out "${PRETRAINED%.safetensors}.json"
   [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \
     --out "$OUT/$variant.json"
   [[ -f $OUT/random_init_$variant.json ]] || metarl baseline random-init --like "$run" \
     --label "random init, $variant's inner loop" --out "$OUT/random_init_$variant.json"
+  [[ ${NO_PRETRAINED:-0} == 1 ]] && continue
+  [[ -f $PRETRAINED ]] || metarl baseline pretrained --like "$run" --save-policy "$PRETRAINED" \
+    --out "${PRETRAINED%.safetensors}.json"
   [[ -f $OUT/pretrained_$variant.json ]] || metarl baseline pretrained --like "$run" \
     --policy "$PRETRAINED" --label "PPO pretrained, $variant's inner loop" \
     --out "$OUT/pretrained_$variant.json"

@@ -1,0 +1,76 @@
+"""Print the Reptile search (experiments/reptile_search.sh) as a Markdown table, one row per
+variant: its training budget, Reptile's held-out return before and after the last step, the
+gain of those steps (paired per task, 95% CI), and how much more Reptile's steps gained than
+the same inner loop from a random initialisation and from PPO's pretrained policy (paired per
+task: Reptile's gain minus theirs, 95% CI). Reptile meta-learns where both are clear of zero.
+
+    python experiments/search_table.py experiments/results/reptile_search/halfcheetah_dir
+
+A variant's reports are OUT/<variant>.json, OUT/random_init_<variant>.json and
+OUT/pretrained_<variant>.json; a missing comparison shows as "-".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from report_table import training_budget
+
+from metarl.evaluation import AdaptationReport
+
+
+def interval(value: float, bounds: tuple[float, float]) -> str:
+    return f"{value:+.1f} [{bounds[0]:+.1f}, {bounds[1]:+.1f}]"
+
+
+def row(out: Path, variant: str) -> str:
+    """The table row of one variant (its reports in ``out``)."""
+    reptile = AdaptationReport.load(out / f"{variant}.json")
+    last = reptile.steps[-1]
+    cells = [
+        variant,
+        training_budget(reptile),
+        f"{reptile.mean_return[0]:.1f}",
+        f"{reptile.mean_return[-1]:.1f}",
+        interval(*reptile.gain(last)),
+    ]
+    for prefix in ("random_init", "pretrained"):
+        path = out / f"{prefix}_{variant}.json"
+        if not path.exists():
+            cells += ["-", "-"]
+            continue
+        other = AdaptationReport.load(path)
+        cells += [interval(*other.gain(last)), interval(*reptile.paired_difference(other, last, 0))]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="the search's output directory")
+    args = parser.parse_args()
+    variants = sorted(
+        path.stem
+        for path in args.out.glob("*.json")
+        if not path.stem.startswith(("random_init_", "pretrained"))
+    )
+    if not variants:
+        parser.error(f"{args.out} holds no variant's report (<variant>.json)")
+    first = AdaptationReport.load(args.out / f"{variants[0]}.json")
+    k = first.steps[-1]
+    print(
+        f"| variant | training env steps | step 0 | step {k} | gain at step {k} | "
+        f"random init's gain | gain minus random init's | pretrained's gain | "
+        f"gain minus pretrained's |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for variant in variants:
+        print(row(args.out, variant))
+    print(
+        f"\n{first.family}, {first.num_tasks} tasks ({first.info.get('task_set', '?')}), "
+        f"{first.episodes} episodes per step, seed {first.seed}; paired 95% CIs over tasks"
+    )
+
+
+if __name__ == "__main__":
+    main()
