@@ -1,0 +1,81 @@
+"""The scripts that turn evaluation reports into RESULTS.md's tables
+(experiments/report_table.py, experiments/search_table.py), on small reports whose figures
+are computed by hand here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from metarl.evaluation import AdaptationReport
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+TASKS = ({"direction": 1}, {"direction": -1}, {"direction": 1})
+
+
+def _report(learner: str, per_task: list[list[float]], **info) -> AdaptationReport:
+    """A report whose task i after step k has the two returns per_task[i][k] -+ 1 (mean
+    per_task[i][k])."""
+    returns = [[[r - 1.0, r + 1.0] for r in steps] for steps in per_task]
+    return AdaptationReport(
+        family="HalfCheetahDir-v0",
+        learner=learner,
+        tasks=TASKS,
+        returns=returns,
+        episodes=2,
+        label=learner,
+        info={"task_set": "test", **info},
+    )
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_search_table_pairs_each_variant_with_its_comparisons(tmp_path: Path) -> None:
+    # Reptile gains 10, 12, 14 (mean 12); random init gains 0, 2, 1 (mean 1): the paired
+    # differences 10, 10, 13 (mean 11); no pretrained comparison for this variant.
+    _report("reptile", [[0, 10], [5, 17], [1, 15]], env_steps=48_000_000).save(
+        tmp_path / "base.json"
+    )
+    _report("random-init", [[-5, -5], [-6, -4], [-7, -6]]).save(tmp_path / "random_init_base.json")
+    table = _run("search_table.py", str(tmp_path))
+    rows = [line for line in table.splitlines() if line.startswith("| base ")]
+    assert len(rows) == 1, table
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert cells[:4] == ["base", "48M", "2.0", "14.0"]
+    assert cells[4].startswith("+12.0 [")
+    assert cells[5].startswith("+1.0 [")
+    assert cells[6].startswith("+11.0 [")
+    assert cells[7:] == ["-", "-"]
+
+
+def test_report_table_budget_oracle_fraction_and_versus(tmp_path: Path) -> None:
+    maml = tmp_path / "maml.json"
+    _report("maml_trpo", [[0, 10], [0, 20], [0, 30]], env_steps=96_000_000).save(maml)
+    oracle = tmp_path / "oracle.json"
+    _report("oracle", [[40, 40], [40, 40], [40, 40]], ppo_timesteps=96_000_000).save(oracle)
+    table = _run(
+        "report_table.py",
+        "--oracle-fraction",
+        "0.5",
+        "--versus",
+        str(oracle),
+        str(maml),
+        str(oracle),
+    )
+    maml_row = next(line for line in table.splitlines() if line.startswith("| maml_trpo "))
+    cells = [cell.strip() for cell in maml_row.strip("|").split("|")]
+    # budget, step 0, step 1, gain, episodes to 0.5 x 40 (step 1, 2 episodes), versus oracle
+    assert cells[1:4] == ["96M", "0.0", "20.0"]
+    assert cells[4].startswith("+20.0 [")
+    assert cells[5] == "2"
+    assert cells[6].startswith("-20.0 [")  # 20 - 40 at the last step
+    assert cells[7].startswith("+20.0 [")  # gained 20 more than the oracle's 0
