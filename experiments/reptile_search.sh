@@ -27,6 +27,7 @@ declare -A SETTINGS=(
   [eps0.3]="meta_step_size=0.3 meta_step_size_final=0.3"
   [tasks10]="meta_batch_size=10 iterations=400"
   [lr1e-2-tasks10]="inner_lr=0.01 meta_batch_size=10 iterations=400"
+  [adam-outer]="outer_optimizer=adam meta_step_size=0.01 meta_step_size_final=0"
 )
 VARIANTS=("$@")
 [[ ${#VARIANTS[@]} -eq 0 ]] && VARIANTS=(base lr1e-2 lr3e-3-steps5 vpg-sgd-lr0.5 eps0.3 tasks10)

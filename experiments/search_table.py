@@ -1,8 +1,9 @@
 """Print the Reptile search (experiments/reptile_search.sh) as a Markdown table, one row per
-variant: its training budget, Reptile's held-out return before and after the last step, the
-gain of those steps (paired per task, 95% CI), and how much more Reptile's steps gained than
-the same inner loop from a random initialisation and from PPO's pretrained policy (paired per
-task: Reptile's gain minus theirs, 95% CI). Reptile meta-learns where both are clear of zero.
+variant: what it changes in the base variant's config, its training budget, Reptile's
+held-out return before and after the last step, the gain of those steps (paired per task,
+95% CI), and how much more Reptile's steps gained than the same inner loop from a random
+initialisation and from PPO's pretrained policy (paired per task: Reptile's gain minus
+theirs, 95% CI). Reptile meta-learns where both are clear of zero.
 
     python experiments/search_table.py experiments/results/reptile_search/halfcheetah_dir
 
@@ -24,12 +25,19 @@ def interval(value: float, bounds: tuple[float, float]) -> str:
     return f"{value:+.1f} [{bounds[0]:+.1f}, {bounds[1]:+.1f}]"
 
 
-def row(out: Path, variant: str) -> str:
+def changes(config: dict, base: dict) -> str:
+    """The settings in which ``config`` differs from ``base`` (the base variant's)."""
+    keys = sorted(k for k in config.keys() | base.keys() if config.get(k) != base.get(k))
+    return ", ".join(f"{k} = {config.get(k)}" for k in keys) or "(the base config)"
+
+
+def row(out: Path, variant: str, base: dict) -> str:
     """The table row of one variant (its reports in ``out``)."""
     reptile = AdaptationReport.load(out / f"{variant}.json")
     last = reptile.steps[-1]
     cells = [
         variant,
+        changes(reptile.info.get("config", {}), base),
         training_budget(reptile),
         f"{reptile.mean_return[0]:.1f}",
         f"{reptile.mean_return[-1]:.1f}",
@@ -57,15 +65,17 @@ def main() -> None:
     if not variants:
         parser.error(f"{args.out} holds no variant's report (<variant>.json)")
     first = AdaptationReport.load(args.out / f"{variants[0]}.json")
+    base_path = args.out / "base.json"
+    base = AdaptationReport.load(base_path).info.get("config", {}) if base_path.exists() else {}
     k = first.steps[-1]
     print(
-        f"| variant | training env steps | step 0 | step {k} | gain at step {k} | "
+        f"| variant | changes | training env steps | step 0 | step {k} | gain at step {k} | "
         f"random init's gain | gain minus random init's | pretrained's gain | "
         f"gain minus pretrained's |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant in variants:
-        print(row(args.out, variant))
+        print(row(args.out, variant, base))
     print(
         f"\n{first.family}, {first.num_tasks} tasks ({first.info.get('task_set', '?')}), "
         f"{first.episodes} episodes per step, seed {first.seed}; paired 95% CIs over tasks"

@@ -42,19 +42,25 @@ def _run(script: str, *args: str) -> str:
 def test_search_table_pairs_each_variant_with_its_comparisons(tmp_path: Path) -> None:
     # Reptile gains 10, 12, 14 (mean 12); random init gains 0, 2, 1 (mean 1): the paired
     # differences 10, 10, 13 (mean 11); no pretrained comparison for this variant.
-    _report("reptile", [[0, 10], [5, 17], [1, 15]], env_steps=48_000_000).save(
+    base = {"inner_lr": 0.001, "inner_steps": 3}
+    _report("reptile", [[0, 0], [0, 0], [0, 0]], env_steps=48_000_000, config=base).save(
         tmp_path / "base.json"
     )
-    _report("random-init", [[-5, -5], [-6, -4], [-7, -6]]).save(tmp_path / "random_init_base.json")
+    lr = {"inner_lr": 0.01, "inner_steps": 3}
+    _report("reptile", [[0, 10], [5, 17], [1, 15]], env_steps=48_000_000, config=lr).save(
+        tmp_path / "lr.json"
+    )
+    _report("random-init", [[-5, -5], [-6, -4], [-7, -6]]).save(tmp_path / "random_init_lr.json")
     table = _run("search_table.py", str(tmp_path))
-    rows = [line for line in table.splitlines() if line.startswith("| base ")]
-    assert len(rows) == 1, table
-    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    assert cells[:4] == ["base", "48M", "2.0", "14.0"]
-    assert cells[4].startswith("+12.0 [")
-    assert cells[5].startswith("+1.0 [")
-    assert cells[6].startswith("+11.0 [")
-    assert cells[7:] == ["-", "-"]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if "|" in line}
+    assert sorted(rows) == ["base", "lr"], table
+    assert "| (the base config) |" in rows["base"]
+    cells = [cell.strip() for cell in rows["lr"].strip("|").split("|")]
+    assert cells[:5] == ["lr", "inner_lr = 0.01", "48M", "2.0", "14.0"]
+    assert cells[5].startswith("+12.0 [")
+    assert cells[6].startswith("+1.0 [")
+    assert cells[7].startswith("+11.0 [")
+    assert cells[8:] == ["-", "-"]
 
 
 def test_report_table_budget_oracle_fraction_and_versus(tmp_path: Path) -> None:
