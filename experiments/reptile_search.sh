@@ -5,12 +5,14 @@
 # beside the same inner loop from a random initialisation and from PPO's pretrained policy
 # (PRETRAINED: a policy `metarl baseline pretrained` saved; if the file does not exist, PPO
 # is pre-trained into it first, for the env steps of the first variant's run). Runs already
-# trained are resumed, reports already written are kept. While PRETRAINED is still being
-# pre-trained elsewhere, TRAIN_ONLY=1 only trains the variants and NO_PRETRAINED=1 also
-# evaluates them and the random initialisation (run again without it afterwards).
+# trained are resumed, reports already written are kept; each variant's final checkpoint is
+# copied to OUT/<variant>.safetensors (`metarl evaluate` it on tasks of your own). While
+# PRETRAINED is still being pre-trained elsewhere, TRAIN_ONLY=1 only trains the variants and
+# NO_PRETRAINED=1 also evaluates them and the random initialisation (run again without it
+# afterwards).
 #
 #   bash experiments/reptile_search.sh CONFIG PRETRAINED OUT [VARIANT ...]
-#   python experiments/report_table.py OUT/*.json
+#   python experiments/search_table.py OUT
 #
 # A variant is a name from the list below; the default is all of them.
 set -euo pipefail
@@ -26,6 +28,7 @@ declare -A SETTINGS=(
   [vpg-sgd-lr0.5]="inner_algorithm=vpg inner_optimizer=sgd inner_lr=0.5"
   [eps0.3]="meta_step_size=0.3 meta_step_size_final=0.3"
   [tasks10]="meta_batch_size=10 iterations=400"
+  [tasks5]="meta_batch_size=5 iterations=800"
   [lr1e-2-tasks10]="inner_lr=0.01 meta_batch_size=10 iterations=400"
   [adam-outer]="outer_optimizer=adam meta_step_size=0.01 meta_step_size_final=0"
 )
@@ -40,6 +43,7 @@ for variant in "${VARIANTS[@]}"; do
   resume=()
   [[ -d $run/checkpoints ]] && resume=(--resume)
   metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
+  cp "$(ls "$run"/checkpoints/iter_*.safetensors | sort | tail -n 1)" "$OUT/$variant.safetensors"
   [[ ${TRAIN_ONLY:-0} == 1 ]] && continue
   [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \
     --out "$OUT/$variant.json"
