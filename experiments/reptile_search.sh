@@ -33,7 +33,8 @@ declare -A SETTINGS=(
   [adam-outer]="outer_optimizer=adam meta_step_size=0.01 meta_step_size_final=0"
 )
 VARIANTS=("$@")
-[[ ${#VARIANTS[@]} -eq 0 ]] && VARIANTS=(base lr1e-2 lr3e-3-steps5 vpg-sgd-lr0.5 eps0.3 tasks10)
+[[ ${#VARIANTS[@]} -eq 0 ]] && VARIANTS=(base lr1e-2 lr3e-3-steps5 vpg-sgd-lr0.5 eps0.3 tasks10 tasks5
+  lr1e-2-tasks10 adam-outer)
 name=$(basename "$CONFIG" .yaml)
 mkdir -p "$OUT"
 for variant in "${VARIANTS[@]}"; do
