@@ -13,9 +13,9 @@ return after 0..K adaptation steps on held-out tasks and writes a report (JSON o
 curves.png`` draws reports as adaptation curves.
 
 ``metarl baseline NAME (--family ID | --like RUN_DIR | --config FILE) ...`` measures a baseline
-(random-init, pretrained, ppo-scratch, oracle) with the same protocol, into the same report
-format. ``metarl export RUN_DIR --format sb3 -o model.zip [--task JSON]`` writes the
-meta-learned (or adapted) policy as a Stable-Baselines3 PPO model.
+(random-init, pretrained, pretrained-finetune, ppo-scratch, oracle) with the same protocol,
+into the same report format. ``metarl export RUN_DIR --format sb3 -o model.zip [--task
+JSON]`` writes the meta-learned (or adapted) policy as a Stable-Baselines3 PPO model.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from metarl.algos import resolve_checkpoint
 from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
+    POLICY_BASELINES,
     baseline_learner,
     evaluate_baseline_checkpoint,
     is_baseline_checkpoint,
@@ -213,7 +214,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from metarl.evaluation.evaluate import task_set_name
 
     timesteps = args.timesteps
-    if timesteps is None and args.name in ("pretrained", "oracle"):
+    if timesteps is None and args.policy is None and args.name in POLICY_BASELINES:
         timesteps = run_env_steps(args.like) if args.like else DEFAULT_TIMESTEPS
         print(f"{args.name}: PPO trains for {timesteps:,} env steps")
     if args.out:
@@ -223,7 +224,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
         out = folder / "evaluation" / f"baseline-{args.name}-{name}.json"
     save_policy = args.save_policy
-    if save_policy is None and args.policy is None and args.name in ("pretrained", "oracle"):
+    if save_policy is None and args.policy is None and args.name in POLICY_BASELINES:
         save_policy = out.with_suffix(".safetensors")  # PPO's training is worth keeping
     learner = baseline_learner(args.family, args.like, args.config, args.seed)
     try:
@@ -368,10 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     baseline = commands.add_parser(
         "baseline",
-        help="measure a baseline (random-init, pretrained, ppo-scratch, oracle) like evaluate",
+        help="measure a baseline (random-init, pretrained, pretrained-finetune, ppo-scratch, "
+        "oracle) like evaluate",
         description="What a user would do without meta-learning, measured with the evaluate "
         "protocol and budget into the same report: random-init (a fresh policy adapted with the "
         "inner procedure), pretrained (SB3 PPO on the whole distribution, then adapted), "
+        "pretrained-finetune (the same, then fine-tuned on each task with SB3 PPO), "
         "ppo-scratch (SB3 PPO on each task with the same episode budget), oracle (SB3 PPO "
         "that observes the task).",
     )
@@ -387,20 +390,22 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument(
         "--timesteps",
         type=int,
-        help="PPO's training env steps for pretrained and oracle (default: with --like, the "
-        f"env steps the run meta-trained for, an equal budget; else {DEFAULT_TIMESTEPS:,})",
+        help="PPO's training env steps for pretrained(-finetune) and oracle (default: with "
+        "--like, the env steps the run meta-trained for, an equal budget; else "
+        f"{DEFAULT_TIMESTEPS:,})",
     )
     baseline.add_argument("--label", help="legend text (default: the baseline's name)")
     baseline.add_argument(
         "--policy",
         metavar="FILE",
-        help="pretrained/oracle: use this saved policy instead of training PPO (a file an "
-        "earlier run saved, e.g. to adapt it with another learner's inner procedure)",
+        help="pretrained(-finetune)/oracle: use this saved policy instead of training PPO (a "
+        "file an earlier run saved, e.g. to adapt it with another learner's inner procedure; "
+        "pretrained-finetune takes a pretrained one)",
     )
     baseline.add_argument(
         "--save-policy",
         metavar="FILE",
-        help="pretrained/oracle: where to save the trained policy (default: beside the "
+        help="pretrained(-finetune)/oracle: where to save the trained policy (default: beside the "
         "report, as .safetensors; metarl evaluate FILE re-evaluates it)",
     )
     baseline.set_defaults(func=_cmd_baseline)

@@ -16,6 +16,7 @@ from metarl.baselines import BASELINES, baseline_learner, run_baseline
 from metarl.baselines.envs import TaskEnv, run_episodes
 from metarl.baselines.ppo import ppo_from_scratch_returns, pretrain_ppo
 from metarl.cli import main
+from metarl.policies import GaussianMLPPolicy
 from metarl.sb3_bridge import params_from_sb3
 
 TINY_PPO = {"n_steps": 8, "batch_size": 64, "n_epochs": 2}  # per env; 64 envs pre-train
@@ -85,6 +86,45 @@ def test_ppo_from_scratch_spends_the_adaptation_budget():
     returns = ppo_from_scratch_returns(family, config, family.test_tasks(1)[0], 2, 3, seed=0)
     assert [len(episodes) for episodes in returns] == [3, 3, 3]  # one rollout per step
     assert returns[0] != returns[1]
+
+
+def test_ppo_fine_tuning_starts_from_the_actor_it_is_given():
+    """With an all but deterministic actor that does nothing (zero weights, log std -20),
+    the episodes of the first rollout are all the same; a fresh actor's are not."""
+    family = metarl.make_family("Navigation2D-v0")
+    config = metarl.MAMLTRPOConfig(family="Navigation2D-v0", hidden_sizes=(8,))
+    task = family.test_tasks(1)[0]
+    policy = GaussianMLPPolicy(2, 2, (8,))
+    still = {k: torch.zeros_like(v) for k, v in policy.params().items()}
+    still["log_std"] = torch.full_like(still["log_std"], -20.0)
+    tuned = ppo_from_scratch_returns(family, config, task, 1, 3, seed=0, initial_actor=still)
+    fresh = ppo_from_scratch_returns(family, config, task, 1, 3, seed=0)
+    assert np.ptp(tuned[0]) < 1e-3 < 0.1 < np.ptp(fresh[0])
+    assert tuned[1] != tuned[0]  # and then PPO fine-tunes it
+
+
+def test_pretrained_finetune_fine_tunes_a_saved_pretrained_policy(tmp_path, capsys):
+    """``pretrained-finetune --policy FILE`` fine-tunes the pretrained policy with PPO on each
+    task (no training, nothing saved); it takes a pretrained policy, not an oracle's."""
+    args = ["--family", "Navigation2D-v0", "--num-tasks", "2", "--steps", "1", "--episodes", "2"]
+    pretrained = tmp_path / "pretrained.json"
+    assert (
+        main(["baseline", "pretrained", *args, "--timesteps", "600", "--out", str(pretrained)]) == 0
+    )
+    saved = pretrained.with_suffix(".safetensors")
+    out = tmp_path / "finetune.json"
+    command = ["baseline", "pretrained-finetune", *args, "--policy", str(saved)]
+    assert main([*command, "--out", str(out)]) == 0
+    report = metarl.AdaptationReport.load(out)
+    assert report.learner == "pretrained-finetune" and report.steps == [0, 1]
+    assert report.info["policy"] == str(saved) and report.info["ppo_timesteps"] == 600
+    assert report.label == "PPO pretrained, fine-tuned with PPO"
+    assert not out.with_suffix(".safetensors").exists()
+    oracle = tmp_path / "oracle.json"
+    assert main(["baseline", "oracle", *args, "--timesteps", "600", "--out", str(oracle)]) == 0
+    capsys.readouterr()
+    assert main([*command[:-1], str(oracle.with_suffix(".safetensors"))]) == 2
+    assert "holds no pretrained policy" in capsys.readouterr().err
 
 
 def test_task_env_draws_a_task_per_episode_and_the_oracle_sees_it():

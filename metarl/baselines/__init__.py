@@ -6,6 +6,10 @@ budget as a meta-learner, in the same report format (:class:`~metarl.AdaptationR
 - ``pretrained``: PPO (Stable-Baselines3) trained on the whole task distribution, a new task
   every episode, then adapted with the same inner procedure and budget (the MAML paper's
   "pretrained" comparison).
+- ``pretrained-finetune``: the same pretrained policy fine-tuned on each held-out task with
+  SB3 PPO (the ``ppo-scratch`` procedure and budget, from the pretrained actor; a fresh
+  critic): what a user who pre-trains with PPO would do next, with no inner procedure made
+  for a meta-learned policy.
 - ``ppo-scratch``: SB3 PPO learning each held-out task from scratch, with the same episode
   budget: ``steps + 1`` rollouts of ``episodes`` episodes, one PPO update after each.
 - ``oracle``: PPO trained on the whole distribution with the task's parameters in its
@@ -45,7 +49,9 @@ from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 
 #: The baselines :func:`run_baseline` knows.
-BASELINES = ("random-init", "pretrained", "ppo-scratch", "oracle")
+BASELINES = ("random-init", "pretrained", "pretrained-finetune", "ppo-scratch", "oracle")
+#: The baselines that train a PPO policy on the whole distribution first (or load one).
+POLICY_BASELINES = ("pretrained", "pretrained-finetune", "oracle")
 
 #: Env steps of PPO (pre-)training for ``pretrained`` and ``oracle`` when no run gives the
 #: budget (``metarl baseline --like RUN_DIR`` gives them the run's env steps).
@@ -120,28 +126,32 @@ def run_baseline(
     :func:`metarl.evaluate` measures a meta-learner: returns after 0..``steps`` adaptation
     steps of ``episodes`` episodes. ``learner`` (from :func:`baseline_learner`) gives the
     family, the policy architecture and the inner procedure; ``timesteps`` is PPO's training
-    budget for ``pretrained`` and ``oracle``, and ``ppo_kwargs`` change SB3's PPO defaults
-    for their pre-training; ``label`` is the legend text (default: the baseline's name and
-    inner procedure). ``pretrained`` replaces ``learner``'s parameters with PPO's.
+    budget for ``pretrained``, ``pretrained-finetune`` and ``oracle``, and ``ppo_kwargs``
+    change SB3's PPO defaults for their pre-training; ``label`` is the legend text (default:
+    the baseline's name and inner procedure). ``pretrained`` replaces ``learner``'s
+    parameters with PPO's.
 
-    ``pretrained`` and ``oracle`` train a policy: ``save_policy`` writes it as a checkpoint
-    (safetensors + JSON; ``metarl evaluate`` re-evaluates it, on any tasks), and ``policy``
-    takes one written before instead of training again (e.g. to adapt the same pre-trained
-    policy with another learner's inner procedure).
+    ``pretrained``, ``pretrained-finetune`` and ``oracle`` train a policy: ``save_policy``
+    writes it as a checkpoint (safetensors + JSON; ``metarl evaluate`` re-evaluates it, on
+    any tasks), and ``policy`` takes one written before instead of training again (e.g. to
+    adapt the same pre-trained policy with another learner's inner procedure, or to
+    fine-tune it with PPO: ``pretrained-finetune`` takes a ``pretrained`` policy).
     """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; available: {list(BASELINES)}")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
-    trains = name in ("pretrained", "oracle")
+    trains = name in POLICY_BASELINES
     if not trains and (policy is not None or save_policy is not None):
         raise ValueError(f"{name} trains no policy to save or load; leave out policy/save_policy")
     info: dict[str, Any] = {"baseline": name}
     params = None
+    # The policy trained (and saved, and loaded): pretrained-finetune's is a pretrained one.
+    policy_kind = "oracle" if name == "oracle" else "pretrained"
     if trains:
         info.update(ppo_timesteps=timesteps, ppo_kwargs=dict(ppo_kwargs or {}), ppo_seed=seed)
         if policy is not None:
-            params, saved = load_baseline_policy(policy, name, learner.family.id)
+            params, saved = load_baseline_policy(policy, policy_kind, learner.family.id)
             info.update(saved, policy=str(policy))
         else:
             # A long pre-training saves its state beside the policy, and resumes from it.
@@ -156,11 +166,11 @@ def run_baseline(
                 progress,
             )
             params = params_from_sb3(model)
-    if name == "pretrained":
+    if name in ("pretrained", "pretrained-finetune"):
         learner.policy.load_state_dict(params)
         learner.env_steps = int(info["ppo_timesteps"])
         if save_policy is not None:
-            learner.save(save_policy, baseline=_policy_info(info))
+            learner.save(save_policy, baseline={**_policy_info(info), "baseline": policy_kind})
             _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
     if name in ("random-init", "pretrained"):
         return evaluate_as_baseline(
@@ -186,10 +196,14 @@ def run_baseline(
             )
             _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
         returns = oracle_returns(oracle, oracle.params(), family, task_list, steps, episodes, seed)
-    else:  # ppo-scratch
+    else:  # ppo-scratch, pretrained-finetune: PPO on each task, from scratch or pretrained
+        initial = params if name == "pretrained-finetune" else None
+        description = "PPO from scratch" if initial is None else "PPO fine-tuning"
         returns = [
-            ppo_from_scratch_returns(family, learner.config, task, steps, episodes, seed + i)
-            for i, task in enumerate(tasks_progress(task_list, "PPO from scratch"))
+            ppo_from_scratch_returns(
+                family, learner.config, task, steps, episodes, seed + i, initial_actor=initial
+            )
+            for i, task in enumerate(tasks_progress(task_list, description))
         ]
     info.update(task_set=task_set, config=config_to_dict(learner.config))
     return AdaptationReport(
@@ -317,6 +331,7 @@ def evaluate_baseline_checkpoint(
 __all__ = [
     "BASELINES",
     "DEFAULT_TIMESTEPS",
+    "POLICY_BASELINES",
     "baseline_learner",
     "evaluate_baseline_checkpoint",
     "is_baseline_checkpoint",

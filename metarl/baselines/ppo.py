@@ -39,7 +39,7 @@ from metarl.checkpoint import (
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.sampling.vec_env import FamilyVecEnv
-from metarl.sb3_bridge import sb3_ppo
+from metarl.sb3_bridge import params_to_sb3, sb3_ppo
 from metarl.task import Task
 
 #: Envs PPO pre-training steps at once (SB3's ``n_envs``).
@@ -247,12 +247,17 @@ def ppo_from_scratch_returns(
     steps: int,
     episodes: int,
     seed: int,
+    initial_actor: Mapping[str, torch.Tensor] | None = None,
 ) -> list[list[float | None]]:
     """``[step][episode]`` returns of SB3 PPO learning ``task`` from a fresh policy with the
     adaptation budget: ``steps + 1`` rollouts of ``episodes`` envs x the horizon (the env steps
     of ``episodes`` episodes per step), one PPO update after each. Step ``k`` holds the
     episodes that ended during rollout ``k`` (after ``k`` updates): ``episodes`` of them
-    unless episodes end early (a Hopper that falls starts a new one within the rollout)."""
+    unless episodes end early (a Hopper that falls starts a new one within the rollout).
+
+    ``initial_actor``: start from these actor parameters (one of our parameter dicts, e.g.
+    a pretrained policy) instead of a fresh actor: PPO fine-tuning. The critic starts fresh
+    either way (a saved policy keeps only its actor)."""
     horizon = family.horizon
     envs = DummyVecEnv([lambda: Monitor(family.make_env(task)) for _ in range(episodes)])
     envs.seed(seed)
@@ -264,6 +269,8 @@ def ppo_from_scratch_returns(
         n_steps=horizon,
         batch_size=horizon,  # `episodes` minibatches per epoch
     )
+    if initial_actor is not None:
+        params_to_sb3(model, initial_actor)
     record = _RolloutReturns()
     model.learn((steps + 1) * episodes * horizon, callback=record)
     envs.close()

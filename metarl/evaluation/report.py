@@ -38,6 +38,7 @@ DISPLAY_NAMES = {
     "reptile": "Reptile",
     "random-init": "random init",
     "pretrained": "PPO pretrained",
+    "pretrained-finetune": "PPO pretrained, fine-tuned with PPO",
     "ppo-scratch": "PPO from scratch",
     "oracle": "oracle (PPO sees the task)",
 }
