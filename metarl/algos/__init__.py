@@ -7,6 +7,7 @@ a checkpoint file. ``learner.train(n, callback=...)`` takes the callbacks of
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from metarl.algos.base import LearnerConfig, MetaLearner, latest_checkpoint
@@ -63,7 +64,9 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
         config = config_from_dict(cls.config_class, values, source=str(checkpoint))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{checkpoint}: its config does not load: {err}") from None
-    learner = cls(config, run_dir=run_dir)
+    # The checkpoint holds the whole state: a warm start's file is not read again (or needed).
+    learner = cls(dataclasses.replace(config, init_policy=None), run_dir=run_dir)
+    learner.config = config
     learner.load_state(tensors, meta)
     return learner
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
-from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, save_checkpoint
+from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, load_checkpoint, save_checkpoint
 from metarl.family import TaskFamily
 from metarl.memory import keep_freed_memory
 from metarl.policies import GaussianMLPPolicy
@@ -52,6 +52,10 @@ class LearnerConfig:
         activation: the policy's nonlinearity.
         init_std: the policy's initial action standard deviation.
         checkpoint_every: write a checkpoint every this many iterations (and at the end).
+        init_policy: a checkpoint whose policy meta-training starts from instead of a fresh
+            one (a warm start): a policy ``metarl baseline pretrained`` saved, or any
+            learner's checkpoint, of the same family and architecture. Its env steps count
+            toward the run's, so a baseline given the run's budget (``--like``) gets them too.
     """
 
     family: str = "Navigation2D-v0"
@@ -62,6 +66,7 @@ class LearnerConfig:
     activation: str = "tanh"
     init_std: float = 1.0
     checkpoint_every: int = 10
+    init_policy: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("iterations", "checkpoint_every"):
@@ -158,6 +163,8 @@ class MetaLearner(abc.ABC):
         self.task_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
         self.iteration = 0
         self.env_steps = 0
+        if config.init_policy is not None:
+            self.env_steps = self._warm_start(config.init_policy)
         #: The statistics of the last meta-iteration (empty before the first).
         self.last_stats: dict[str, Any] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -169,6 +176,37 @@ class MetaLearner(abc.ABC):
             if not config_file.exists():
                 config_file.write_text(yaml.safe_dump(document, sort_keys=False))
             self._log = RunLog(self.run_dir)
+
+    def _warm_start(self, path: str) -> int:
+        """Load the policy of the checkpoint ``path`` into :attr:`policy`; its env steps."""
+        try:
+            tensors, meta = load_checkpoint(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"init_policy {path!r} does not exist; give a checkpoint (.safetensors) to "
+                f"start from, e.g. one 'metarl baseline pretrained' saved"
+            ) from None
+        family = meta.get("config", {}).get("family")
+        if family != self.family.id:
+            raise ValueError(
+                f"init_policy {path} holds a policy of {family}, not of {self.family.id}; give "
+                f"a checkpoint of the family meta-trained"
+            )
+        policy = {
+            k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")
+        }
+        expected = {k: tuple(v.shape) for k, v in self.policy.state_dict().items()}
+        given = {k: tuple(v.shape) for k, v in policy.items()}
+        if given != expected:
+            raise ValueError(
+                f"init_policy {path} holds a policy of other shapes ({given}) than this "
+                f"config's ({expected}); give a policy of the same hidden_sizes (an oracle's "
+                f"observes the task and does not fit)"
+            )
+        if not all(torch.isfinite(v).all() for v in policy.values()):
+            raise ValueError(f"init_policy {path} holds non-finite parameters")
+        self.policy.load_state_dict(policy)
+        return int(meta.get("env_steps", 0))
 
     # ------------------------------------------------------------------ the algorithm
     @abc.abstractmethod

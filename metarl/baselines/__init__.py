@@ -84,6 +84,7 @@ def baseline_learner(
         algorithm, values, source = "maml_trpo", {"family": family}, "defaults"
     if seed is not None:
         values["seed"] = seed
+    values.pop("init_policy", None)  # a warm-started run's random init is still random
     return learner_from_config(algorithm, values, source)
 
 
