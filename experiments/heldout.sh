@@ -12,7 +12,7 @@
 # MAML_RUN_DIR (any run, in fact) also sets the baselines' family, policy and inner step.
 # The PPO baselines train for PPO_STEPS env steps (default: the env steps MAML_RUN_DIR
 # meta-trained for, an equal budget); PPO pre-trained once is adapted with each
-# meta-learner's inner procedure.
+# meta-learner's inner procedure, and fine-tuned with PPO on each task.
 set -euo pipefail
 OUT=${1:?output directory for the reports}
 MAML=${2:?MAML-TRPO run directory}
@@ -46,6 +46,8 @@ fi
 if [[ ! -f "$OUT/oracle.safetensors" ]]; then
   metarl baseline oracle --like "$MAML" "${BUDGET[@]}" --out "$OUT/oracle.json"
 fi
+metarl baseline pretrained-finetune --like "$MAML" --policy "$OUT/pretrained.safetensors" \
+  --out "$OUT/pretrained_finetune.json"
 metarl baseline ppo-scratch --like "$MAML" --out "$OUT/ppo_scratch.json"
 if [[ -n "$REPTILE" ]]; then
   meta_learner "$REPTILE" reptile
