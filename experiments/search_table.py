@@ -5,7 +5,11 @@ held-out return before and after the last step, the gain of those steps (paired 
 initialisation and from PPO's pretrained policy (paired per task: Reptile's gain minus
 theirs, 95% CI). Reptile meta-learns where both are clear of zero.
 
-    python experiments/search_table.py experiments/results/reptile_search/halfcheetah_dir
+    python experiments/search_table.py experiments/results/reptile_search/halfcheetah_dir \
+        [--base-config experiments/halfcheetah_dir_reptile.yaml]
+
+The "changes" are against the base variant's report (OUT/base.json), or, before it exists,
+against the config file given as ``--base-config`` (the variants' config).
 
 A variant's reports are OUT/<variant>.json, OUT/random_init_<variant>.json and
 OUT/pretrained_<variant>.json; a missing comparison shows as "-".
@@ -18,7 +22,16 @@ from pathlib import Path
 
 from report_table import training_budget
 
+from metarl.algos import learner_class
+from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
 from metarl.evaluation import AdaptationReport
+
+
+def config_file_settings(path: Path) -> dict:
+    """Every setting of the learner a config file describes (its defaults filled in), as a
+    report's ``info["config"]`` records them."""
+    algorithm, values = read_config_file(path)
+    return config_to_dict(config_from_dict(learner_class(algorithm).config_class, values))
 
 
 def interval(value: float, bounds: tuple[float, float]) -> str:
@@ -56,6 +69,11 @@ def row(out: Path, variant: str, base: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the search's output directory")
+    parser.add_argument(
+        "--base-config",
+        type=Path,
+        help="the variants' config file, to name their changes before OUT/base.json exists",
+    )
     args = parser.parse_args()
     variants = sorted(
         path.stem
@@ -66,7 +84,12 @@ def main() -> None:
         parser.error(f"{args.out} holds no variant's report (<variant>.json)")
     first = AdaptationReport.load(args.out / f"{variants[0]}.json")
     base_path = args.out / "base.json"
-    base = AdaptationReport.load(base_path).info.get("config", {}) if base_path.exists() else {}
+    if base_path.exists():
+        base = AdaptationReport.load(base_path).info.get("config", {})
+    elif args.base_config is not None:
+        base = config_file_settings(args.base_config)
+    else:
+        base = {}
     k = first.steps[-1]
     print(
         f"| variant | changes | training env steps | step 0 | step {k} | gain at step {k} | "

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from metarl.algos.config import config_to_dict
+from metarl.algos.reptile import ReptileConfig
 from metarl.evaluation import AdaptationReport
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
@@ -61,6 +63,22 @@ def test_search_table_pairs_each_variant_with_its_comparisons(tmp_path: Path) ->
     assert cells[6].startswith("+1.0 [")
     assert cells[7].startswith("+11.0 [")
     assert cells[8:] == ["-", "-"]
+
+
+def test_search_table_names_changes_against_a_config_file_before_the_base_runs(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "reptile.yaml"
+    config.write_text("algorithm: reptile\nfamily: HalfCheetahDir-v0\ninner_lr: 0.001\n")
+    settings = config_to_dict(ReptileConfig(family="HalfCheetahDir-v0", inner_lr=0.001))
+    variant = {**settings, "meta_batch_size": 10}
+    _report("reptile", [[0, 1], [0, 1], [0, 1]], env_steps=1, config=variant).save(
+        tmp_path / "tasks10.json"
+    )
+    table = _run("search_table.py", str(tmp_path), "--base-config", str(config))
+    assert "| tasks10 | meta_batch_size = 10 |" in table, table
+    without = _run("search_table.py", str(tmp_path))  # nothing to compare with: every setting
+    assert "inner_lr = 0.001" in without
 
 
 def test_report_table_budget_oracle_fraction_and_versus(tmp_path: Path) -> None:
