@@ -28,7 +28,13 @@ from tqdm import tqdm
 from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
-from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX, load_checkpoint, save_checkpoint
+from metarl.checkpoint import (
+    CHECKPOINT_DIR_NAME,
+    SUFFIX,
+    load_checkpoint,
+    save_checkpoint,
+    section,
+)
 from metarl.family import TaskFamily
 from metarl.memory import keep_freed_memory
 from metarl.policies import GaussianMLPPolicy
@@ -192,20 +198,17 @@ class MetaLearner(abc.ABC):
                 f"init_policy {path} holds a policy of {family}, not of {self.family.id}; give "
                 f"a checkpoint of the family meta-trained"
             )
-        policy = {
-            k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")
-        }
-        expected = {k: tuple(v.shape) for k, v in self.policy.state_dict().items()}
-        given = {k: tuple(v.shape) for k, v in policy.items()}
-        if given != expected:
-            raise ValueError(
-                f"init_policy {path} holds a policy of other shapes ({given}) than this "
-                f"config's ({expected}); give a policy of the same hidden_sizes (an oracle's "
-                f"observes the task and does not fit)"
-            )
+        policy = section(tensors, "policy")
         if not all(torch.isfinite(v).all() for v in policy.values()):
             raise ValueError(f"init_policy {path} holds non-finite parameters")
-        self.policy.load_state_dict(policy)
+        try:
+            self.policy.load_state_dict(policy)
+        except RuntimeError as err:
+            raise ValueError(
+                f"init_policy {path} holds a policy of other shapes than this config's: {err}; "
+                f"give a policy of the same hidden_sizes (an oracle's observes the task and "
+                f"does not fit)"
+            ) from None
         return int(meta.get("env_steps", 0))
 
     # ------------------------------------------------------------------ the algorithm
@@ -353,19 +356,15 @@ class MetaLearner(abc.ABC):
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
         """Restore a checkpoint's state into this learner (built from the same config)."""
-        policy = {
-            k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")
-        }
         try:
-            self.policy.load_state_dict(policy)
+            self.policy.load_state_dict(section(tensors, "policy"))
         except RuntimeError as err:
             raise ValueError(f"the checkpoint's policy does not fit this config: {err}") from None
         self.iteration = int(meta["iteration"])
         self.env_steps = int(meta["env_steps"])
         self.sampler.load_state_dict(meta["sampler"])
         self.task_rng.bit_generator.state = meta["task_rng"]
-        extra = {k.removeprefix("extra/"): v for k, v in tensors.items() if k.startswith("extra/")}
-        self.load_extra_state(extra, meta.get("extra", {}))
+        self.load_extra_state(section(tensors, "extra"), meta.get("extra", {}))
 
     def close(self) -> None:
         """Stop the sampler's workers and close the logs."""

@@ -39,7 +39,7 @@ from metarl.baselines.ppo import (
     pretrain_ppo,
     tasks_progress,
 )
-from metarl.checkpoint import load_checkpoint, save_checkpoint
+from metarl.checkpoint import load_checkpoint, save_checkpoint, section
 from metarl.evaluation.evaluate import run_evaluation
 from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
@@ -284,7 +284,7 @@ def load_baseline_policy(
     family = meta.get("config", {}).get("family")
     if family != family_id:
         raise ValueError(f"{path} holds a {name} policy of {family}, not of {family_id}")
-    params = {k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")}
+    params = section(tensors, "policy")
     return params, saved
 
 

@@ -35,6 +35,7 @@ from metarl.checkpoint import (
     load_optimizer_state,
     optimizer_state,
     save_checkpoint,
+    section,
 )
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
@@ -140,13 +141,8 @@ def _resume_training(model: PPO, path: Path, record: dict[str, Any]) -> int:
             f"{path} holds PPO training of other settings ({meta.get('ppo_training')}), not "
             f"{record}; delete it to start afresh"
         )
-    model.policy.load_state_dict(
-        {k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")}
-    )
-    optimizer = {
-        k.removeprefix("optimizer/"): v for k, v in tensors.items() if k.startswith("optimizer/")
-    }
-    load_optimizer_state(model.policy.optimizer, optimizer, meta["optimizer"])
+    model.policy.load_state_dict(section(tensors, "policy"))
+    load_optimizer_state(model.policy.optimizer, section(tensors, "optimizer"), meta["optimizer"])
     model.num_timesteps = int(meta["num_timesteps"])
     model._n_updates = int(meta["n_updates"])
     # Fresh random streams from here (a resumed run is not bit-identical to an unbroken one).
