@@ -6,7 +6,9 @@
 # (PRETRAINED: a policy `metarl baseline pretrained` saved; if the file does not exist, PPO
 # is pre-trained into it first, for the env steps of the first variant's run). Runs already
 # trained are resumed, reports already written are kept; each variant's final checkpoint is
-# copied to OUT/<variant>.safetensors (`metarl evaluate` it on tasks of your own). While
+# copied to OUT/<variant>.safetensors (`metarl evaluate` it on tasks of your own); a variant
+# whose checkpoint is there and whose run directory is not (a fresh clone) is evaluated from
+# that checkpoint, not trained again. While
 # PRETRAINED is still being pre-trained elsewhere, TRAIN_ONLY=1 only trains the variants and
 # NO_PRETRAINED=1 also evaluates them and the random initialisation (run again without it
 # afterwards).
@@ -41,10 +43,14 @@ for variant in "${VARIANTS[@]}"; do
   sets=(--set "iterations=100")
   for pair in ${SETTINGS[$variant]}; do sets+=(--set "$pair"); done
   run=runs/search/$name/$variant
-  resume=()
-  [[ -d $run/checkpoints ]] && resume=(--resume)
-  metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
-  cp "$(ls "$run"/checkpoints/iter_*.safetensors | sort | tail -n 1)" "$OUT/$variant.safetensors"
+  if [[ -f $OUT/$variant.safetensors && ! -d $run/checkpoints ]]; then
+    run=$OUT/$variant.safetensors # trained before, its run directory gone: its final checkpoint
+  else
+    resume=()
+    [[ -d $run/checkpoints ]] && resume=(--resume)
+    metarl train "$CONFIG" --run-dir "$run" "${sets[@]}" "${resume[@]}"
+    cp "$(ls "$run"/checkpoints/iter_*.safetensors | sort | tail -n 1)" "$OUT/$variant.safetensors"
+  fi
   [[ ${TRAIN_ONLY:-0} == 1 ]] && continue
   [[ -f $OUT/$variant.json ]] || metarl evaluate "$run" --label "Reptile, $variant" \
     --out "$OUT/$variant.json"

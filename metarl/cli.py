@@ -12,7 +12,7 @@ return after 0..K adaptation steps on held-out tasks and writes a report (JSON o
 ``--video DIR`` films a few tasks before and after adaptation. ``metarl plot REPORT ... -o
 curves.png`` draws reports as adaptation curves.
 
-``metarl baseline NAME (--family ID | --like RUN_DIR | --config FILE) ...`` measures a baseline
+``metarl baseline NAME (--family ID | --like RUN | --config FILE) ...`` measures a baseline
 (random-init, pretrained, pretrained-finetune, ppo-scratch, oracle) with the same protocol,
 into the same report format. ``metarl export RUN_DIR --format sb3 -o model.zip [--task
 JSON]`` writes the meta-learned (or adapted) policy as a Stable-Baselines3 PPO model.
@@ -381,7 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("name", choices=BASELINES, help="the baseline")
     source = baseline.add_mutually_exclusive_group(required=True)
     source.add_argument("--family", help="a family id (MAML-TRPO's inner procedure and policy)")
-    source.add_argument("--like", help="a run directory: its family, policy and inner procedure")
+    source.add_argument(
+        "--like",
+        help="a run directory or one of its checkpoints: its family, policy and inner procedure",
+    )
     source.add_argument("--config", help="a config file: its family, policy and inner procedure")
     _add_evaluation_options(baseline)
     baseline.add_argument(
