@@ -11,17 +11,35 @@ Start with::
     env = family.make_env(tasks[0])
 """
 
-from metarl.algos import MAMLTRPO, MAMLTRPOConfig, MetaLearner, Reptile, ReptileConfig, load
+from metarl.algos import (
+    MAMLTRPO,
+    LearnerConfig,
+    MAMLTRPOConfig,
+    MetaLearner,
+    Reptile,
+    ReptileConfig,
+    load,
+)
+from metarl.algos.registry import (
+    ALGORITHM_ENTRY_POINT_GROUP,
+    UnknownAlgorithmError,
+    algorithm_names,
+    learner_class,
+    load_algorithm_entry_points,
+    register_algorithm,
+    register_bundled_algorithms,
+    unregister_algorithm,
+)
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
 from metarl.env_guard import TaskGuard, reward_terms
 from metarl.evaluation import AdaptationReport, evaluate
 from metarl.family import TaskFamily
 from metarl.registry import (
-    ENTRY_POINT_GROUP,
+    FAMILY_ENTRY_POINT_GROUP,
     UnknownFamilyError,
     family_ids,
     family_spec,
-    load_entry_points,
+    load_family_entry_points,
     make_family,
     register_bundled_families,
     register_family,
@@ -33,7 +51,8 @@ from metarl.task import Parameter, Task
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
+    "ALGORITHM_ENTRY_POINT_GROUP",
+    "FAMILY_ENTRY_POINT_GROUP",
     "MAMLTRPO",
     "AdaptationReport",
     "Choice",
@@ -41,6 +60,7 @@ __all__ = [
     "Distribution",
     "EpisodeBatch",
     "FamilyVecEnv",
+    "LearnerConfig",
     "LogUniform",
     "MAMLTRPOConfig",
     "MetaLearner",
@@ -52,18 +72,25 @@ __all__ = [
     "TaskFamily",
     "TaskGuard",
     "Uniform",
+    "UnknownAlgorithmError",
     "UnknownFamilyError",
     "__version__",
+    "algorithm_names",
     "evaluate",
     "family_ids",
     "family_spec",
+    "learner_class",
     "load",
     "make_family",
+    "register_algorithm",
     "register_family",
     "reward_terms",
+    "unregister_algorithm",
     "unregister_family",
 ]
 
 
 register_bundled_families()
-load_entry_points()
+load_family_entry_points()
+register_bundled_algorithms()
+load_algorithm_entry_points()

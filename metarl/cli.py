@@ -1,7 +1,8 @@
 """The ``metarl`` command line.
 
 ``metarl families`` lists the registered task families, one line each with their horizon and
-parameter ranges; ``metarl families ID`` describes one family in full.
+parameter ranges; ``metarl families ID`` describes one family in full. ``metarl algorithms``
+lists the registered meta-learners (bundled, and those of installed packages).
 
 ``metarl train [CONFIG] [--run-dir DIR] [--seed N] [--iterations N] [--resume]`` meta-trains
 (with no CONFIG: MAML-TRPO on Navigation2D-v0, a few minutes on 2 cores) and prints the return
@@ -71,6 +72,20 @@ def _cmd_families(args: argparse.Namespace) -> int:
     width = max(len(i) for i in ids)
     for family_id in ids:
         print(_family_line(family_id, width))
+    return 0
+
+
+def _cmd_algorithms(args: argparse.Namespace) -> int:
+    from metarl.algos.registry import algorithm_spec
+
+    rows = []
+    for name in metarl.algorithm_names():
+        cls = metarl.learner_class(name)
+        source = algorithm_spec(name).source
+        rows.append((name, cls.display_name, f"{cls.__module__}:{cls.__qualname__}", source))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3])
     return 0
 
 
@@ -302,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     families.add_argument("id", nargs="?", help="describe this family in full")
     families.set_defaults(func=_cmd_families)
+    algorithms = commands.add_parser(
+        "algorithms",
+        help="list the registered meta-learners",
+        description="List the registered meta-learners: the name config files use "
+        "(algorithm: ...), the legend name, the class, and where the registration came from.",
+    )
+    algorithms.set_defaults(func=_cmd_algorithms)
     train = commands.add_parser(
         "train",
         help="meta-train a policy (default: MAML-TRPO on Navigation2D-v0)",

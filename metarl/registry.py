@@ -16,10 +16,7 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
-import importlib
-import importlib.metadata
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -28,8 +25,16 @@ from typing import Any
 import gymnasium as gym
 
 from metarl.family import TaskFamily
+from metarl.plugins import (
+    check_lazy_entry_point,
+    declared_entry_points,
+    did_you_mean,
+    import_entry_point,
+    same_entry_point,
+)
 
-ENTRY_POINT_GROUP = "metarl.families"
+#: The entry-point group installed packages declare their families in.
+FAMILY_ENTRY_POINT_GROUP = "metarl.families"
 GYM_NAMESPACE = "metarl"
 _ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*-v\d+$")
 
@@ -60,11 +65,7 @@ _REGISTRY: dict[str, FamilySpec] = {}
 
 def _check_entry_point(family_id: str, entry_point: Any) -> None:
     if isinstance(entry_point, str):
-        module, sep, attr = entry_point.partition(":")
-        if not (sep and module and attr):
-            raise ValueError(
-                f"entry point for {family_id!r} must be 'module:Class', got {entry_point!r}"
-            )
+        check_lazy_entry_point("task family", family_id, entry_point)
         return
     if not (inspect.isclass(entry_point) and issubclass(entry_point, TaskFamily)):
         raise TypeError(
@@ -133,13 +134,9 @@ def _get_spec(id: str) -> FamilySpec:
     except (KeyError, TypeError):
         pass
     ids = family_ids()
-    lowered = {i.lower(): i for i in ids}
-    close = difflib.get_close_matches(str(id), ids, n=3, cutoff=0.5)
-    if str(id).lower() in lowered and lowered[str(id).lower()] not in close:
-        close.insert(0, lowered[str(id).lower()])
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownFamilyError(
-        f"no task family is registered as {id!r}.{hint} Registered: {', '.join(ids)}"
+        f"no task family is registered as {id!r}.{did_you_mean(id, ids)} "
+        f"Registered: {', '.join(ids)}"
     )
 
 
@@ -151,16 +148,7 @@ def family_spec(id: str) -> FamilySpec:
 def _resolve(spec: FamilySpec) -> type[TaskFamily]:
     if not isinstance(spec.entry_point, str):
         return spec.entry_point
-    module_name, _, attr = spec.entry_point.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ImportError(
-            f"could not load task family {spec.id!r} from {spec.entry_point!r} "
-            f"(registered by {spec.source}): {err}"
-        ) from err
+    obj = import_entry_point("task family", spec.id, spec.entry_point, spec.source)
     _check_entry_point(spec.id, obj)
     spec.entry_point = obj
     return obj
@@ -214,33 +202,27 @@ def register_bundled_families() -> None:
             )
 
 
-def load_entry_points() -> None:
+def load_family_entry_points() -> None:
     """Register the families that installed packages declare in the ``metarl.families``
     entry-point group. Called on ``import metarl``; imports none of their code.
 
     Raises:
         ValueError: an entry point claims an id already registered with another entry point.
     """
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep.dist, "name", None) or "an installed package"
+    for ep in declared_entry_points(FAMILY_ENTRY_POINT_GROUP):
         existing = _REGISTRY.get(ep.name)
         if existing is not None:
-            same = existing.entry_point == ep.value or (
-                not isinstance(existing.entry_point, str)
-                and f"{existing.entry_point.__module__}:{existing.entry_point.__qualname__}"
-                == ep.value
-            )
-            if same:
+            if same_entry_point(existing.entry_point, ep.value):
                 continue
             raise ValueError(
-                f"{dist} declares task family {ep.name!r} -> {ep.value!r} in entry-point "
-                f"group {ENTRY_POINT_GROUP!r}, but {ep.name!r} is already registered by "
-                f"{existing.source}; the package must use another id or version"
+                f"{ep.distribution} declares task family {ep.name!r} -> {ep.value!r} in "
+                f"entry-point group {FAMILY_ENTRY_POINT_GROUP!r}, but {ep.name!r} is already "
+                f"registered by {existing.source}; the package must use another id or version"
             )
         _register(
             ep.name,
             ep.value,
             override=False,
             defaults={},
-            source=f"entry point of {dist}",
+            source=f"entry point of {ep.distribution}",
         )

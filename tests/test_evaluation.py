@@ -63,7 +63,7 @@ def test_the_summary_by_hand():
     assert (lo0, hi0) == (2.0, 2.0)
     half = T_975_DF1 * math.sqrt(2) / math.sqrt(2)
     assert lo1 == pytest.approx(7.0 - half) and hi1 == pytest.approx(7.0 + half)
-    assert report.label == "MAML-TRPO"
+    assert report.label == "maml_trpo"  # no label given: the learner's name
     # The gain, paired per task: 6 - 2 and 8 - 2, so mean 5, std sqrt(2).
     gain, (g_lo, g_hi) = report.gain(1)
     assert gain == 5.0

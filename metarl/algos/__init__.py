@@ -1,4 +1,5 @@
-"""Meta-learners (MAML-TRPO, Reptile) and the maths they share.
+"""Meta-learners (MAML-TRPO, Reptile), the maths they share, and the registry that names them
+(:mod:`metarl.algos.registry`: ``register_algorithm`` adds a learner of your own).
 
 ``metarl.load(path)`` brings back a learner from a run directory (its latest checkpoint) or from
 a checkpoint file. ``learner.train(n, callback=...)`` takes the callbacks of
@@ -19,21 +20,17 @@ from metarl.algos.callbacks import (
 )
 from metarl.algos.config import config_from_dict
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
+from metarl.algos.registry import (
+    ALGORITHM_ENTRY_POINT_GROUP,
+    UnknownAlgorithmError,
+    algorithm_names,
+    algorithm_spec,
+    learner_class,
+    register_algorithm,
+    unregister_algorithm,
+)
 from metarl.algos.reptile import Reptile, ReptileConfig
 from metarl.checkpoint import CHECKPOINT_DIR_NAME, CheckpointError, load_checkpoint
-
-#: Learner classes by the name config files and checkpoints use.
-ALGORITHMS: dict[str, type[MetaLearner]] = {cls.algorithm: cls for cls in (MAMLTRPO, Reptile)}
-
-
-def learner_class(algorithm: str) -> type[MetaLearner]:
-    """The learner class named ``algorithm``, or a ValueError listing the known ones."""
-    try:
-        return ALGORITHMS[algorithm]
-    except KeyError:
-        raise ValueError(
-            f"unknown algorithm {algorithm!r}; available: {sorted(ALGORITHMS)}"
-        ) from None
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
@@ -58,7 +55,10 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
     do not affect the results (``num_workers``)."""
     checkpoint, run_dir = resolve_checkpoint(path)
     tensors, meta = load_checkpoint(checkpoint)
-    cls = learner_class(str(meta.get("algorithm")))
+    try:
+        cls = learner_class(str(meta.get("algorithm")))
+    except UnknownAlgorithmError as err:
+        raise UnknownAlgorithmError(f"{checkpoint} was written by {err}") from None
     values = {**meta["config"], **config_overrides}
     try:
         config = config_from_dict(cls.config_class, values, source=str(checkpoint))
@@ -72,7 +72,7 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
 
 
 __all__ = [
-    "ALGORITHMS",
+    "ALGORITHM_ENTRY_POINT_GROUP",
     "MAMLTRPO",
     "Callback",
     "CallbackList",
@@ -83,7 +83,12 @@ __all__ = [
     "Reptile",
     "ReptileConfig",
     "StopTrainingOnReturn",
+    "UnknownAlgorithmError",
+    "algorithm_names",
+    "algorithm_spec",
     "learner_class",
     "load",
+    "register_algorithm",
     "resolve_checkpoint",
+    "unregister_algorithm",
 ]

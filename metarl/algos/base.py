@@ -141,9 +141,18 @@ class MetaLearner(abc.ABC):
         run_dir: where logs and checkpoints go (None: nowhere; nothing is written).
     """
 
-    #: The name config files use (``algorithm: ...``).
+    #: The name config files and checkpoints use (``algorithm: ...``), and its registry key.
     algorithm: ClassVar[str]
+    #: The name legends and tables use (``"MAML-TRPO"``); by default, :attr:`algorithm`.
+    display_name: ClassVar[str]
+    #: The config dataclass: the fields a config file of this algorithm takes.
     config_class: ClassVar[type[LearnerConfig]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that renames the algorithm does not inherit its parent's display name.
+        if "algorithm" in cls.__dict__ and "display_name" not in cls.__dict__:
+            cls.display_name = cls.algorithm
 
     def __init__(self, config: LearnerConfig, run_dir: str | Path | None = None) -> None:
         if not isinstance(config, self.config_class):

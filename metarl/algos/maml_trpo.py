@@ -122,6 +122,7 @@ class MAMLTRPO(MetaLearner):
     """MAML with a TRPO meta-update; see the module doc. ``MAMLTRPO(config, run_dir)``."""
 
     algorithm = "maml_trpo"
+    display_name = "MAML-TRPO"
     config_class = MAMLTRPOConfig
     config: MAMLTRPOConfig
 

@@ -214,6 +214,7 @@ class Reptile(MetaLearner):
     """Reptile for RL; see the module doc. ``Reptile(config, run_dir)``."""
 
     algorithm = "reptile"
+    display_name = "Reptile"
     config_class = ReptileConfig
     config: ReptileConfig
 

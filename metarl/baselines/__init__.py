@@ -41,15 +41,21 @@ from metarl.baselines.ppo import (
 )
 from metarl.checkpoint import load_checkpoint, save_checkpoint, section
 from metarl.evaluation.evaluate import run_evaluation
-from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
+from metarl.evaluation.report import AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 
-#: The baselines :func:`run_baseline` knows.
-BASELINES = ("random-init", "pretrained", "pretrained-finetune", "ppo-scratch", "oracle")
+#: The baselines :func:`run_baseline` knows, with their legend names.
+BASELINES = {
+    "random-init": "random init",
+    "pretrained": "PPO pretrained",
+    "pretrained-finetune": "PPO pretrained, fine-tuned with PPO",
+    "ppo-scratch": "PPO from scratch",
+    "oracle": "oracle (PPO sees the task)",
+}
 #: The baselines that train a PPO policy on the whole distribution first (or load one).
 POLICY_BASELINES = ("pretrained", "pretrained-finetune", "oracle")
 
@@ -214,7 +220,7 @@ def run_baseline(
         returns=returns,
         episodes=episodes,
         seed=seed,
-        label=label,
+        label=label or BASELINES[name],
         info=info,
     )
 
@@ -232,8 +238,7 @@ def evaluate_as_baseline(
 ) -> AdaptationReport:
     """``random-init`` or ``pretrained``: ``learner``'s parameters adapted with its own inner
     procedure, as :func:`metarl.evaluate` does, reported under the baseline's name."""
-    procedure = DISPLAY_NAMES.get(learner.algorithm, learner.algorithm)
-    label = label or f"{DISPLAY_NAMES[name]} ({procedure} adaptation)"
+    label = label or f"{BASELINES[name]} ({type(learner).display_name} adaptation)"
     info = {**info, "inner_procedure": learner.algorithm}
     report, _, _ = run_evaluation(
         learner, tasks, steps, episodes, seed, num_tasks, label, name, info

@@ -16,7 +16,7 @@ from typing import Any
 
 from metarl.algos.base import AdaptationResult, MetaLearner
 from metarl.algos.config import config_to_dict
-from metarl.evaluation.report import DISPLAY_NAMES, AdaptationReport
+from metarl.evaluation.report import AdaptationReport
 from metarl.evaluation.tasks import TASK_SETS, resolve_tasks
 from metarl.sampling import EpisodeBatch
 from metarl.task import Task
@@ -81,8 +81,10 @@ def run_evaluation(
         "config": config_to_dict(learner.config),
         **(info or {}),
     }
-    if not label and name in DISPLAY_NAMES and learner.iteration:
-        label = f"{DISPLAY_NAMES[name]} (iteration {learner.iteration})"
+    if not label and learner_name is None:
+        label = type(learner).display_name
+        if learner.iteration:
+            label += f" (iteration {learner.iteration})"
     report = AdaptationReport(
         family=learner.family.id,
         learner=name,

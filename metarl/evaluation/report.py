@@ -32,17 +32,6 @@ from metarl.atomic import atomic_path
 FORMAT = "metarl-adaptation-report"
 VERSION = 1
 
-#: Legend names of the learners and baselines a report can come from.
-DISPLAY_NAMES = {
-    "maml_trpo": "MAML-TRPO",
-    "reptile": "Reptile",
-    "random-init": "random init",
-    "pretrained": "PPO pretrained",
-    "pretrained-finetune": "PPO pretrained, fine-tuned with PPO",
-    "ppo-scratch": "PPO from scratch",
-    "oracle": "oracle (PPO sees the task)",
-}
-
 _HEADER_FIELDS = ("family", "learner", "label", "episodes", "seed", "info")
 
 
@@ -115,7 +104,7 @@ class AdaptationReport:
         if self.episodes < 1:
             raise ValueError(f"episodes must be an int >= 1, got {self.episodes!r}")
         if not self.label:
-            object.__setattr__(self, "label", DISPLAY_NAMES.get(self.learner, self.learner))
+            object.__setattr__(self, "label", self.learner)
         object.__setattr__(self, "info", dict(self.info))
 
     # ------------------------------------------------------------------ summary
