@@ -164,7 +164,7 @@ def test_evaluate_follows_the_protocol_step_by_step():
         first = learner.sampler.sample(tasks, unstack(theta), 4, seed=step_seed(5, 0))
         assert [list(r[0]) for r in report.returns] == episode_returns(first)
         data = TaskData.from_batch(first, learner.config.gamma, learner.config.gae_lambda)
-        adapted = adapt(learner.policy, theta, data, learner.config.fast_lr, True, stacked=True)
+        adapted = adapt(learner.policy, theta, data, learner.config.inner_lr, True, stacked=True)
         params = unstack(adapted)
         second = learner.sampler.sample(tasks, params, 4, seed=step_seed(5, 1))
         assert [list(r[1]) for r in report.returns] == episode_returns(second)

@@ -137,7 +137,7 @@ def test_the_log_has_the_return_after_every_inner_step():
         "return_after_step_1": -2.0,
         "return_after_step_2": -1.5,
     }
-    with MAMLTRPO(tiny_config(num_inner_steps=2)) as learner:
+    with MAMLTRPO(tiny_config(inner_steps=2)) as learner:
         stats = learner.meta_step()
     assert {"return_before", "return_after_step_1", "return_after"} <= set(stats)
     assert "return_after_step_2" not in stats  # after 2 steps: return_after
@@ -246,14 +246,14 @@ def test_config_files_load_and_bad_keys_are_named(tmp_path):
 
     path = tmp_path / "run.yaml"
     path.write_text(
-        "algorithm: maml_trpo\nfamily: HalfCheetahDir-v0\nfast_lr: 1\nhidden_sizes: [32, 32]\n"
+        "algorithm: maml_trpo\nfamily: HalfCheetahDir-v0\ninner_lr: 1\nhidden_sizes: [32, 32]\n"
     )
     algorithm, values = read_config_file(path)
     config = config_from_dict(MAMLTRPOConfig, values)
-    assert algorithm == "maml_trpo" and config.fast_lr == 1.0 and config.hidden_sizes == (32, 32)
+    assert algorithm == "maml_trpo" and config.inner_lr == 1.0 and config.hidden_sizes == (32, 32)
     assert config.meta_batch_size == 40 and config.max_kl == 0.01  # the paper's defaults
-    with pytest.raises(ValueError, match="unknown key 'fast_rl'.*did you mean 'fast_lr'"):
-        config_from_dict(MAMLTRPOConfig, {"fast_rl": 0.1})
+    with pytest.raises(ValueError, match="unknown key 'inner_rl'.*did you mean 'inner_lr'"):
+        config_from_dict(MAMLTRPOConfig, {"inner_rl": 0.1})
     with pytest.raises(ValueError, match="'meta_batch_size' must be int, got '40'"):
         config_from_dict(MAMLTRPOConfig, {"meta_batch_size": "40"})
     with pytest.raises(ValueError, match="'first_order' must be bool"):

@@ -32,12 +32,10 @@ from metarl.policies import GaussianMLPPolicy
 
 @dataclass(frozen=True)
 class JointVPGConfig(metarl.LearnerConfig):
-    meta_batch_size: int = 4
-    fast_batch_size: int = 4
+    """The shared fields (family, tasks and episodes per iteration, gamma, ...) and two more."""
+
     lr: float = 0.05
     inner_lr: float = 0.05
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
 
 
 def vpg_losses(learner, params, batch):

@@ -43,9 +43,9 @@ def test_train_resume_and_refusals(tmp_path, capsys):
     assert "fast_batch_size: saved 2, given 3" in capsys.readouterr().err
     assert main(["train", str(config), "--run-dir", str(tmp_path / "empty"), "--resume"]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
-    config.write_text(TINY + "fast_rl: 0.1\n")
+    config.write_text(TINY + "inner_rl: 0.1\n")
     assert main(["train", str(config), "--run-dir", str(tmp_path / "x")]) == 2
-    assert "did you mean 'fast_lr'" in capsys.readouterr().err
+    assert "did you mean 'inner_lr'" in capsys.readouterr().err
 
 
 def test_the_default_config_is_the_shipped_navigation_config():
@@ -65,21 +65,29 @@ def test_every_shipped_experiment_config_loads():
 def test_set_overrides_config_fields(tmp_path, capsys):
     config, run = tmp_path / "tiny.yaml", tmp_path / "run"
     config.write_text(TINY)
-    args = ["train", str(config), "--run-dir", str(run), "--set", "fast_lr=0.05"]
+    args = ["train", str(config), "--run-dir", str(run), "--set", "inner_lr=0.05"]
     assert main([*args, "--set", "hidden_sizes=[4, 4]", "--iterations", "1"]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["fast_lr"] == 0.05 and saved["hidden_sizes"] == [4, 4]
+    assert saved["inner_lr"] == 0.05 and saved["hidden_sizes"] == [4, 4]
     # resuming needs the same settings: with the same --set it continues ...
     resume = [*args, "--set", "hidden_sizes=[4, 4]", "--resume", "--iterations", "2"]
     assert main(resume) == 0
     # ... without them it is refused, naming the difference
     assert main(["train", str(config), "--run-dir", str(run), "--resume"]) == 2
-    assert "fast_lr: saved 0.05, given 0.1" in capsys.readouterr().err
+    assert "inner_lr: saved 0.05, given 0.1" in capsys.readouterr().err
     for bad, message in (
-        ("fast_lr", "--set takes KEY=VALUE"),
-        ("fast_rl=0.1", "did you mean 'fast_lr'"),
-        ("fast_lr=[1", "not valid YAML"),
+        ("inner_lr", "--set takes KEY=VALUE"),
+        ("inner_rl=0.1", "did you mean 'inner_lr'"),
+        ("inner_lr=[1", "not valid YAML"),
         ("algorithm=reptile", "cannot change the algorithm"),
     ):
         assert main(["train", str(config), "--run-dir", str(tmp_path / "x"), "--set", bad]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_old_field_name_says_what_it_is_called_now(tmp_path, capsys):
+    config = tmp_path / "old.yaml"
+    config.write_text(TINY + "fast_lr: 0.1\n")
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "unknown key 'fast_lr'" in (err := capsys.readouterr().err)
+    assert "it is called 'inner_lr' now" in err

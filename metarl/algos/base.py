@@ -62,6 +62,14 @@ class LearnerConfig:
             one (a warm start): a policy ``metarl baseline pretrained`` saved, or any
             learner's checkpoint, of the same family and architecture. Its env steps count
             toward the run's, so a baseline given the run's budget (``--like``) gets them too.
+        meta_batch_size: tasks per meta-iteration.
+        fast_batch_size: episodes per task for each inner step (and for any batch sampled
+            after adaptation).
+        gamma: discount.
+        gae_lambda: GAE's lambda (1.0: Monte-Carlo returns minus the baseline).
+
+    A learner's own config adds its fields; the inner procedure's, where it has one, are
+    ``inner_steps`` and ``inner_lr`` in every algorithm.
     """
 
     family: str = "Navigation2D-v0"
@@ -73,13 +81,19 @@ class LearnerConfig:
     init_std: float = 1.0
     checkpoint_every: int = 10
     init_policy: str | None = None
+    meta_batch_size: int = 40
+    fast_batch_size: int = 20
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "checkpoint_every"):
+        for name in ("iterations", "checkpoint_every", "meta_batch_size", "fast_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
+            raise ValueError("gamma and gae_lambda must be in [0, 1]")
 
 
 def mean_valid_return(batch: EpisodeBatch) -> float:

@@ -6,7 +6,7 @@ config dataclass by its own name; omitted fields keep their defaults (the paper'
     algorithm: maml_trpo
     family: HalfCheetahDir-v0
     meta_batch_size: 40
-    fast_lr: 0.1
+    inner_lr: 0.1
 
 An unknown key, or a value of the wrong type, raises a ``ValueError`` naming the key.
 """
@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+#: Fields that had another name before every algorithm used one name per idea (MAML-TRPO's
+#: ``fast_lr`` and ``num_inner_steps``, Reptile's ``inner_lr`` and ``inner_steps``): only the
+#: error for an old config file uses it.
+RENAMED = {"fast_lr": "inner_lr", "num_inner_steps": "inner_steps"}
 
 
 def _check_value(name: str, value: Any, hint: Any, source: str) -> Any:
@@ -66,6 +71,8 @@ def config_from_dict(cls: type, values: Mapping[str, Any], source: str = "config
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if key in RENAMED and RENAMED[key] in names:
+                hint = f"; it is called {RENAMED[key]!r} now (one name across algorithms)"
             raise ValueError(
                 f"{source}: unknown key {key!r} for {cls.__name__}{hint} (known: {names})"
             )

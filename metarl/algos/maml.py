@@ -41,11 +41,11 @@ def adapt(
     policy: GaussianMLPPolicy,
     params: Params,
     data: TaskData,
-    fast_lr: float,
+    inner_lr: float,
     first_order: bool = False,
     stacked: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """One inner gradient step per task: ``theta_i = theta - fast_lr * grad L_i(theta)``.
+    """One inner gradient step per task: ``theta_i = theta - inner_lr * grad L_i(theta)``.
 
     Args:
         params: the parameters to adapt: one dict for every task, or (``stacked=True``) a
@@ -69,7 +69,7 @@ def adapt(
     for name, value in params.items():
         grad = grads[name].detach() if first_order else grads[name]
         base = value if stacked else value.unsqueeze(0)
-        adapted[name] = base - fast_lr * grad
+        adapted[name] = base - inner_lr * grad
     return adapted
 
 
@@ -77,13 +77,13 @@ def adapt_steps(
     policy: GaussianMLPPolicy,
     params: Params,
     inner: Sequence[TaskData],
-    fast_lr: float,
+    inner_lr: float,
     first_order: bool = False,
 ) -> dict[str, torch.Tensor]:
     """``len(inner)`` inner steps, step k on ``inner[k]``; the adapted params, stacked."""
     adapted, stacked = dict(params), False
     for data in inner:
-        adapted = adapt(policy, adapted, data, fast_lr, first_order, stacked)
+        adapted = adapt(policy, adapted, data, inner_lr, first_order, stacked)
         stacked = True
     return adapted
 
@@ -126,7 +126,7 @@ def kl_fisher_vector_product(
     params: Params,
     inner: Sequence[TaskData],
     valid: TaskData,
-    fast_lr: float,
+    inner_lr: float,
     first_order: bool = False,
     damping: float = 0.0,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -148,7 +148,7 @@ def kl_fisher_vector_product(
     sizes = [base[name].numel() for name in names]
 
     def outputs(p: Params) -> tuple[torch.Tensor, torch.Tensor]:
-        adapted = adapt_steps(policy, p, inner, fast_lr, first_order)
+        adapted = adapt_steps(policy, p, inner, inner_lr, first_order)
         return policy.mean_and_log_std_stacked(valid.observations, adapted)
 
     (mean, log_std), pullback = torch.func.vjp(outputs, base)

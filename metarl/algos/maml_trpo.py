@@ -55,16 +55,15 @@ from metarl.task import Task
 class MAMLTRPOConfig(LearnerConfig):
     """MAML-TRPO's settings; the defaults are the paper's (and its authors' code's).
 
+    The shared fields (:class:`~metarl.algos.base.LearnerConfig`) keep their defaults, the
+    paper's for locomotion: 40 tasks per meta-iteration (it uses 20 for 2-D navigation) and 20
+    episodes per task for the inner step and for the post-adaptation batch.
+
     Attributes:
-        meta_batch_size: tasks per meta-iteration (40 for locomotion; the paper uses 20 for
-            2-D navigation).
-        fast_batch_size: episodes per task for each inner step and for the post-adaptation
-            batch.
-        num_inner_steps: inner policy-gradient steps (each on fresh episodes).
-        fast_lr: the inner step size.
+        inner_steps: inner policy-gradient steps (each on fresh episodes); the paper's
+            ``num_grad_updates``.
+        inner_lr: the inner step size; the paper's ``alpha`` (its code's ``inner_lr``).
         first_order: drop the second-order term of the meta-gradient (FOMAML).
-        gamma: discount.
-        gae_lambda: GAE's lambda (1.0: Monte-Carlo returns minus the baseline).
         max_kl: TRPO's trust region, on the mean post-adaptation KL.
         cg_iterations: conjugate-gradient iterations.
         cg_damping: added to the KL Hessian (times identity) for conjugate gradient.
@@ -72,13 +71,9 @@ class MAMLTRPOConfig(LearnerConfig):
         ls_backtrack_ratio: the step shrinks by this factor at each try.
     """
 
-    meta_batch_size: int = 40
-    fast_batch_size: int = 20
-    num_inner_steps: int = 1
-    fast_lr: float = 0.1
+    inner_steps: int = 1
+    inner_lr: float = 0.1
     first_order: bool = False
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
     max_kl: float = 0.01
     cg_iterations: int = 10
     cg_damping: float = 1e-5
@@ -87,20 +82,18 @@ class MAMLTRPOConfig(LearnerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("meta_batch_size", "fast_batch_size", "num_inner_steps", "cg_iterations"):
+        for name in ("inner_steps", "cg_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("fast_lr", "max_kl"):
+        for name in ("inner_lr", "max_kl"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.ls_backtrack_ratio < 1:
             raise ValueError(f"ls_backtrack_ratio must be in (0, 1), got {self.ls_backtrack_ratio}")
-        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
-            raise ValueError("gamma and gae_lambda must be in [0, 1]")
 
 
 class MAMLAdaptation(Adaptation):
-    """MAML's inner procedure: per step, one vanilla policy-gradient step of size ``fast_lr``
+    """MAML's inner procedure: per step, one vanilla policy-gradient step of size ``inner_lr``
     per task (baseline fitted on the batch, advantages normalised per task). Keeps the data
     of each step for the meta-update."""
 
@@ -114,7 +107,7 @@ class MAMLAdaptation(Adaptation):
         cfg = self.learner.config
         data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
         self.data.append(data)
-        adapted = adapt(self.learner.policy, self.params, data, cfg.fast_lr, True, stacked=True)
+        adapted = adapt(self.learner.policy, self.params, data, cfg.inner_lr, True, stacked=True)
         self.params = {key: v.detach() for key, v in adapted.items()}
 
 
@@ -132,7 +125,7 @@ class MAMLTRPO(MetaLearner):
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        result = self.adapt_and_sample(tasks, cfg.fast_batch_size, cfg.num_inner_steps)
+        result = self.adapt_and_sample(tasks, cfg.fast_batch_size, cfg.inner_steps)
         self.env_steps += sum(b.num_env_steps for b in result.batches)
         *inner_batches, valid_batch = result.batches
         inner = cast(MAMLAdaptation, result.adaptation).data
@@ -152,7 +145,7 @@ class MAMLTRPO(MetaLearner):
         cfg, policy = self.config, self.policy
         params = list(policy.parameters())
 
-        adapted = adapt_steps(policy, policy.params(), inner, cfg.fast_lr, cfg.first_order)
+        adapted = adapt_steps(policy, policy.params(), inner, cfg.inner_lr, cfg.first_order)
         mean, log_std = policy.mean_and_log_std_stacked(valid.observations, adapted)
         old_mean, old_log_std = mean.detach(), log_std.detach()  # the policy that sampled
         loss, _ = surrogate_and_kl_of_outputs(mean, log_std, valid, old_mean, old_log_std)
@@ -162,7 +155,7 @@ class MAMLTRPO(MetaLearner):
         if not (torch.isfinite(gradient).all() and torch.isfinite(loss)):
             return {"loss_before": old_loss, "update": "skipped: non-finite gradient"}
         hvp = kl_fisher_vector_product(
-            policy, policy.params(), inner, valid, cfg.fast_lr, cfg.first_order, cfg.cg_damping
+            policy, policy.params(), inner, valid, cfg.inner_lr, cfg.first_order, cfg.cg_damping
         )
         direction = conjugate_gradient(hvp, gradient, cfg.cg_iterations)
         curvature = direction @ hvp(direction)
@@ -172,7 +165,7 @@ class MAMLTRPO(MetaLearner):
 
         @torch.no_grad()
         def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
-            candidate = adapt_steps(policy, policy.params(), inner, cfg.fast_lr, True)
+            candidate = adapt_steps(policy, policy.params(), inner, cfg.inner_lr, True)
             return surrogate_and_kl(policy, candidate, valid, old_mean, old_log_std)
 
         result = line_search(

@@ -68,8 +68,6 @@ class ReptileConfig(LearnerConfig):
     task and episode budget of MAML-TRPO's paper config so the two compare on equal sampling.
 
     Attributes:
-        meta_batch_size: tasks per meta-iteration.
-        fast_batch_size: episodes per task for each inner step.
         inner_steps: policy-gradient steps per task (each on fresh episodes).
         inner_algorithm: ``"ppo"`` (clipped surrogate) or ``"vpg"`` (vanilla policy gradient).
         inner_optimizer: ``"adam"`` (betas ``(0, 0.999)``) or ``"sgd"``.
@@ -77,8 +75,6 @@ class ReptileConfig(LearnerConfig):
         ppo_epochs: passes over each inner batch (PPO only).
         ppo_minibatches: minibatches (of whole episodes) per pass (PPO only).
         ppo_clip: the ratio clip (PPO only).
-        gamma: discount.
-        gae_lambda: GAE's lambda (1: Monte-Carlo returns minus the baseline, as MAML-TRPO).
         meta_step_size: the outer step size ``eps`` at iteration 0.
         meta_step_size_final: ``eps`` at the config's last iteration (linear in between).
         outer_optimizer: None (the interpolation above), ``"sgd"`` or ``"adam"`` (the
@@ -89,8 +85,6 @@ class ReptileConfig(LearnerConfig):
             ``return_before`` and ``return_after_step_<k>`` for ``k < inner_steps``.
     """
 
-    meta_batch_size: int = 40
-    fast_batch_size: int = 20
     inner_steps: int = 3
     inner_algorithm: str = "ppo"
     inner_optimizer: str = "adam"
@@ -98,8 +92,6 @@ class ReptileConfig(LearnerConfig):
     ppo_epochs: int = 4
     ppo_minibatches: int = 4
     ppo_clip: float = 0.2
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
     meta_step_size: float = 1.0
     meta_step_size_final: float = 0.0
     outer_optimizer: str | None = None
@@ -107,7 +99,7 @@ class ReptileConfig(LearnerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("meta_batch_size", "fast_batch_size", "inner_steps", "ppo_epochs"):
+        for name in ("inner_steps", "ppo_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.ppo_minibatches <= self.fast_batch_size:
@@ -129,8 +121,6 @@ class ReptileConfig(LearnerConfig):
         for name in ("meta_step_size", "meta_step_size_final"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
-            raise ValueError("gamma and gae_lambda must be in [0, 1]")
 
 
 def meta_step_size(config: ReptileConfig, iteration: int) -> float:
