@@ -60,7 +60,10 @@ def test_an_actor_killed_mid_batch_is_replaced_and_the_batch_is_the_same(death_t
         expected = [local.sample(tasks, None, 2), local.sample(tasks, None, 2)]
     with make_sampler(family, 2, seed=5, backend="ray") as remote:
         plant_death_tokens(death_tokens, 1)
-        with pytest.warns(RuntimeWarning, match="Ray sampler actor 1 died"):
+        # The dying task's two episodes are on both actors: whichever claims the token dies.
+        with pytest.warns(
+            RuntimeWarning, match=r"(?s)Ray sampler actor [01] died.*re-ran its share"
+        ):
             first = remote.sample(tasks, None, 2)
         assert not list(death_tokens.iterdir())  # the actor did die
         assert_batches_equal(first, expected[0])
