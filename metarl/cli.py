@@ -39,6 +39,7 @@ from metarl.baselines import (
     run_env_steps,
 )
 from metarl.policies import GaussianMLPPolicy
+from metarl.sampling.workers import WorkerError
 
 
 def _family_line(family_id: str, width: int) -> str:
@@ -137,7 +138,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     elif given:
         names = ", ".join(f"--eval-{name.replace('_', '-')}" for name in given)
         raise ValueError(f"{names} take effect only with --eval-every N; add it or leave them out")
-    learner = start_run(args.config, args.run_dir, args.seed, args.resume, _overrides(args.set))
+    overrides = _overrides(args.set)
+    for name in ("backend", "address"):
+        if getattr(args, name) is not None:
+            overrides = {**(overrides or {}), name: getattr(args, name)}
+    learner = start_run(args.config, args.run_dir, args.seed, args.resume, overrides)
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
         remaining = target - learner.iteration
@@ -145,7 +150,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"{learner.algorithm} on {learner.config.family}: iterations {learner.iteration} -> "
             f"{max(target, learner.iteration)}, run directory {learner.run_dir}"
         )
-        learner.train(max(remaining, 0), callback=callback)
+        try:
+            learner.train(max(remaining, 0), callback=callback)
+        except WorkerError as err:
+            raise WorkerError(
+                f"{err}. Training stopped at iteration {learner.iteration}; the run's latest "
+                f"checkpoint in {learner.run_dir} stands: continue it with --resume"
+            ) from None
         stats = learner.last_stats
         if stats:
             print(f"iteration {learner.iteration}: {_returns_line(stats)}")
@@ -343,6 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="continue the run directory's latest checkpoint"
     )
+    train.add_argument(
+        "--backend",
+        help="where the sampler runs the envs: local (this machine, the default) or ray (a Ray "
+        'cluster: pip install "metarl[ray]"); the same batches either way',
+    )
+    train.add_argument(
+        "--address",
+        help="with --backend ray, the cluster to join: auto, or ray://HEAD:10001 (default: "
+        "$RAY_ADDRESS, else a local Ray instance)",
+    )
     held_out = train.add_argument_group(
         "held-out evaluation during training",
         "every N iterations, the adaptation curve on held-out tasks (as metarl evaluate), "
@@ -463,6 +484,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, TypeError, ImportError, FileNotFoundError) as err:
         print(f"metarl: error: {err}", file=sys.stderr)
         return 2
+    except WorkerError as err:  # a fault, not bad input: the workers kept dying
+        print(f"metarl: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

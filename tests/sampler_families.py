@@ -3,10 +3,16 @@
 ``Flaky-v0``: a point on a line moving by its action, rewarded by its position. A task can
 make the episode's physics "blow up" (NaN observation and reward) at step ``blow_at``, end
 in a terminal state at step ``end_at``, or raise an exception at step ``raise_at`` (-1: never).
+At step ``die_at`` its process kills itself (SIGKILL, as the OOM killer would), once for each
+file it can claim (delete) in the folder ``$METARL_FLAKY_DIE_TOKENS``: with no such folder, or
+no file left in it, the step goes on as usual, so a replacement worker that replays the
+episode lives.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -20,8 +26,11 @@ class FlakyEnv(gym.Env):
     observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
     action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
 
-    def __init__(self, blow_at: int = -1, end_at: int = -1, raise_at: int = -1) -> None:
+    def __init__(
+        self, blow_at: int = -1, end_at: int = -1, raise_at: int = -1, die_at: int = -1
+    ) -> None:
         self.blow_at, self.end_at, self.raise_at = int(blow_at), int(end_at), int(raise_at)
+        self.die_at = int(die_at)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -31,6 +40,8 @@ class FlakyEnv(gym.Env):
     def step(self, action):
         if self.t == self.raise_at:
             raise RuntimeError(f"FlakyEnv raised at step {self.t} as asked")
+        if self.t == self.die_at and _claim_death_token():
+            os.kill(os.getpid(), signal.SIGKILL)
         self.x += float(action[0])
         reward = self.x
         obs = np.array([self.x, float(self.t)])
@@ -38,6 +49,26 @@ class FlakyEnv(gym.Env):
             obs[:], reward = np.nan, float("nan")
         self.t += 1
         return obs, reward, self.t - 1 == self.end_at, False, {"reward_position": reward}
+
+
+def _claim_death_token() -> bool:
+    """Delete one file of ``$METARL_FLAKY_DIE_TOKENS``; whether there was one to delete."""
+    folder = os.environ.get("METARL_FLAKY_DIE_TOKENS")
+    if not folder or not os.path.isdir(folder):
+        return False
+    for name in sorted(os.listdir(folder)):
+        try:
+            os.remove(os.path.join(folder, name))
+        except FileNotFoundError:  # another worker claimed it first
+            continue
+        return True
+    return False
+
+
+def plant_death_tokens(folder, count: int) -> None:
+    """Let ``count`` FlakyEnv steps at ``die_at`` kill their process (see the module doc)."""
+    for i in range(count):
+        (folder / f"token_{i}").touch()
 
 
 class FlakyFamily(metarl.TaskFamily):
@@ -49,5 +80,6 @@ class FlakyFamily(metarl.TaskFamily):
         metarl.Parameter("blow_at", "step whose physics goes NaN", metarl.Uniform(-1.0, 100.0), -1),
         metarl.Parameter("end_at", "step that terminates", metarl.Uniform(-1.0, 100.0), -1),
         metarl.Parameter("raise_at", "step that raises", metarl.Uniform(-1.0, 100.0), -1),
+        metarl.Parameter("die_at", "step that kills the process", metarl.Uniform(-1.0, 100.0), -1),
     )
     env_class = FlakyEnv

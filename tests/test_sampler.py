@@ -14,7 +14,7 @@ import torch
 import metarl
 from metarl.policies import GaussianMLPPolicy
 from metarl.sampling import EpisodeBatch, Sampler
-from tests.sampler_families import FlakyFamily
+from tests.sampler_families import FlakyFamily, plant_death_tokens
 
 BATCH_FIELDS = (
     "observations",
@@ -245,7 +245,7 @@ def test_mujoco_blow_up_inside_the_sampler_is_masked(family_id, vectorized):
     with make_sampler(family, vectorized=vectorized) as sampler:
         tasks = family.sample_tasks(2, np.random.default_rng(0))
         sampler.sample(tasks, None, 1)  # builds the envs; the next call reuses them
-        env = sampler._workers._slots.envs[1].unwrapped
+        env = sampler._started_workers()._slots.envs[1].unwrapped
         reset_model = env.reset_model
 
         def poisoned_reset_model():
@@ -311,7 +311,7 @@ def test_bad_input_raises_clear_errors():
 
 
 def _worker_pids(sampler: Sampler) -> list[int]:
-    return [p.pid for p in sampler._workers._procs]
+    return [p.pid for p in sampler._started_workers()._procs]
 
 
 def test_no_process_or_thread_left_after_close_and_a_second_sampler_works():
@@ -319,7 +319,7 @@ def test_no_process_or_thread_left_after_close_and_a_second_sampler_works():
     tasks = [family.make_task(), family.make_task(end_at=3)]
     threads_before = set(threading.enumerate())
     first = make_sampler(family, num_workers=2)
-    procs = list(first._workers._procs)
+    procs = list(first._started_workers()._procs)
     assert len(procs) == 2 and all(p.is_alive() for p in procs)
     a = first.sample(tasks, None, 3)
     first.close()
@@ -334,7 +334,7 @@ def test_no_process_or_thread_left_after_close_and_a_second_sampler_works():
     assert mp.active_children() == []
     # A sampler dropped without close() stops its workers when garbage-collected.
     dropped = make_sampler(family, num_workers=1)
-    procs = list(dropped._workers._procs)
+    procs = list(dropped._started_workers()._procs)
     del dropped
     gc.collect()
     assert not any(p.is_alive() for p in procs)
@@ -345,7 +345,7 @@ def test_an_error_in_a_worker_reaches_the_caller_and_the_sampler_is_closed():
     family = FlakyFamily()
     tasks = [family.make_task(), family.make_task(raise_at=2)]
     sampler = make_sampler(family, num_workers=2)
-    procs = list(sampler._workers._procs)
+    procs = list(sampler._started_workers()._procs)
     with pytest.raises(RuntimeError, match="raised at step 2 as asked") as info:
         sampler.sample(tasks, None, 1)
     assert any("sampler worker 1" in note for note in info.value.__notes__)
@@ -354,12 +354,58 @@ def test_an_error_in_a_worker_reaches_the_caller_and_the_sampler_is_closed():
         sampler.sample(tasks, None, 1)
 
 
-def test_a_killed_worker_is_reported():
+def _dying_tasks(family):
+    """Three tasks; the second's env kills its worker at step 4 (when a token is planted)."""
+    return [family.make_task(), family.make_task(die_at=4), family.make_task(end_at=6)]
+
+
+def test_a_worker_killed_mid_batch_is_replaced_and_the_batch_is_the_same(tmp_path, monkeypatch):
     family = FlakyFamily()
-    sampler = make_sampler(family, num_workers=1)
-    sampler._workers._procs[0].kill()
-    with pytest.raises(metarl.sampling.WorkerError, match="worker 0"):
-        sampler.sample([family.make_task()], None, 1)
+    tasks = _dying_tasks(family)
+    monkeypatch.delenv("METARL_FLAKY_DIE_TOKENS", raising=False)
+    with make_sampler(family, 0, seed=3) as local:  # no tokens: nothing dies
+        expected = [local.sample(tasks, None, 2), local.sample(tasks, None, 2)]
+    monkeypatch.setenv("METARL_FLAKY_DIE_TOKENS", str(tmp_path))
+    with make_sampler(family, 2, seed=3) as sampler:
+        pids = _worker_pids(sampler)
+        plant_death_tokens(tmp_path, 1)
+        with pytest.warns(RuntimeWarning, match="replaced it and re-ran its share"):
+            first = sampler.sample(tasks, None, 2)
+        assert not list(tmp_path.iterdir())  # the token was used: a worker did die
+        assert _worker_pids(sampler) != pids and mp.active_children()
+        assert_batches_equal(first, expected[0])
+        assert_batches_equal(sampler.sample(tasks, None, 2), expected[1])  # stream goes on
+    assert mp.active_children() == []
+
+
+def test_a_worker_that_keeps_dying_gives_a_clear_error(tmp_path, monkeypatch):
+    family = FlakyFamily()
+    monkeypatch.setenv("METARL_FLAKY_DIE_TOKENS", str(tmp_path))
+    plant_death_tokens(tmp_path, 10)  # every replacement dies at the same step again
+    sampler = make_sampler(family, 2)
+    with (
+        pytest.warns(RuntimeWarning, match="replaced it"),
+        pytest.raises(metarl.sampling.WorkerError, match=r"died 4 times in one batch.*gives up"),
+    ):
+        sampler.sample(_dying_tasks(family), None, 1)
+    assert len(list(tmp_path.iterdir())) == 10 - 4
+    assert mp.active_children() == []  # the sampler closed itself
+    with pytest.raises(RuntimeError, match="closed"):
+        sampler.sample(_dying_tasks(family), None, 1)
+
+
+def test_a_worker_killed_between_batches_is_replaced():
+    family = FlakyFamily()
+    tasks = [family.make_task(), family.make_task(end_at=3)]
+    with make_sampler(family, 0) as local:
+        expected = local.sample(tasks, None, 2)
+    with make_sampler(family, num_workers=2) as sampler:
+        assert not sampler.started and sampler.num_workers == 2
+        procs = sampler._started_workers()._procs
+        procs[0].kill()
+        procs[0].join()
+        with pytest.warns(RuntimeWarning, match="worker 0"):
+            assert_batches_equal(sampler.sample(tasks, None, 2), expected)
     assert mp.active_children() == []
 
 
@@ -371,7 +417,7 @@ def test_envs_are_reused_and_retasked_across_calls():
     tasks = family.sample_tasks(4, np.random.default_rng(0))
     with make_sampler(family) as sampler:
         sampler.sample(tasks[:2], None, 2)
-        slots = sampler._workers._slots
+        slots = sampler._started_workers()._slots
         built = {id(env) for env in slots.envs}
         batch = sampler.sample(tasks[2:], None, 2)  # new tasks: same envs, retasked
         assert {id(env) for env in slots.envs} == built

@@ -41,6 +41,11 @@ def test_train_resume_and_refusals(tmp_path, capsys):
     config.write_text(TINY.replace("fast_batch_size: 2", "fast_batch_size: 3"))
     assert main(["train", str(config), "--run-dir", str(run), "--resume"]) == 2
     assert "fast_batch_size: saved 2, given 3" in capsys.readouterr().err
+    # The config's iterations are the run's schedule; --iterations trains past them.
+    config.write_text(TINY.replace("iterations: 2", "iterations: 4"))
+    assert main(["train", str(config), "--run-dir", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "iterations: saved 2, given 4" in err and "pass --iterations N" in err
     assert main(["train", str(config), "--run-dir", str(tmp_path / "empty"), "--resume"]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
     config.write_text(TINY + "inner_rl: 0.1\n")
@@ -91,3 +96,34 @@ def test_an_old_field_name_says_what_it_is_called_now(tmp_path, capsys):
     assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 2
     assert "unknown key 'fast_lr'" in (err := capsys.readouterr().err)
     assert "it is called 'inner_lr' now" in err
+
+
+def test_the_sampler_backend_is_a_config_key_and_a_flag(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--run-dir", str(run), "--backend", "dask"]) == 2
+    assert "unknown sampler backend 'dask'; available: ['local', 'ray']" in capsys.readouterr().err
+    config.write_text(TINY + "backend: local\n")
+    assert main(["train", str(config), "--run-dir", str(run), "--iterations", "1"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["backend"] == "local"
+    # The backend does not change the results, so a run may resume on another one.
+    args = ["train", str(config), "--run-dir", str(run), "--resume", "--iterations", "2"]
+    assert main([*args, "--backend", "local", "--address", "unused-by-local"]) == 0
+
+
+def test_workers_that_keep_dying_end_training_with_one_line(tmp_path, capsys, monkeypatch):
+    """The sampler replaces dead workers (tests/test_sampler.py); past its limit, the CLI says
+    so in one line, and how to go on, instead of a traceback."""
+    from metarl.algos.base import MetaLearner
+    from metarl.sampling import WorkerError
+
+    def dies(self, *args, **kwargs):
+        raise WorkerError("sampler worker 0 (pid 1) died with exit code -9. Sampler workers died 4")
+
+    monkeypatch.setattr(MetaLearner, "train", dies)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "died" in err and "continue it with --resume" in err

@@ -123,7 +123,7 @@ def test_slots_of_a_task_share_an_env_only_on_mujocos_batch(family_id, shared):
     with make_sampler(family, 0) as sampler:
         for n_tasks, episodes in ((3, 4), (2, 5)):
             sampler.sample(tasks[:n_tasks], None, episodes)
-            slots = sampler._workers._slots
+            slots = sampler._started_workers()._slots
             envs = {id(env) for env in slots.envs}
             assert len(envs) == (n_tasks if shared else n_tasks * episodes)
             assert envs == {id(env) for env in slots._owned}

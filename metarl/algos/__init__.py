@@ -52,7 +52,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
 def load(path: str | Path, **config_overrides: object) -> MetaLearner:
     """The learner saved at ``path`` (a run directory: its latest checkpoint; or a checkpoint
     file), ready to continue training or to adapt. ``config_overrides`` change settings that
-    do not affect the results (``num_workers``)."""
+    do not affect the results (``num_workers``, ``backend``, ``address``,
+    ``checkpoint_every``)."""
     checkpoint, run_dir = resolve_checkpoint(path)
     tensors, meta = load_checkpoint(checkpoint)
     try:

@@ -40,6 +40,7 @@ from metarl.memory import keep_freed_memory
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
 from metarl.sampling import EpisodeBatch, Sampler
+from metarl.sampling.backends import get_backend
 from metarl.task import Task
 
 _CHECKPOINT_NAME = re.compile(r"iter_(\d+)" + re.escape(SUFFIX) + "$")
@@ -53,7 +54,13 @@ class LearnerConfig:
         family: the registered id of the task family to meta-train on.
         seed: the root of every random draw (policy init, tasks, episodes).
         iterations: meta-iterations ``metarl train`` runs by default.
-        num_workers: sampler workers (None: every core); see :class:`~metarl.Sampler`.
+        num_workers: sampler workers (None: every core, or with Ray one actor per CPU of the
+            cluster); see :class:`~metarl.Sampler`.
+        backend: where the sampler runs the envs: ``"local"`` (this machine) or ``"ray"`` (a
+            Ray cluster), or any name registered in :mod:`metarl.sampling.backends`. The
+            batches, and so the run, are the same whichever backend.
+        address: the cluster the backend joins (Ray: ``"auto"``, ``"ray://head:10001"``;
+            None: ``RAY_ADDRESS`` or a local instance).
         hidden_sizes: the policy's hidden layers.
         activation: the policy's nonlinearity.
         init_std: the policy's initial action standard deviation.
@@ -76,6 +83,8 @@ class LearnerConfig:
     seed: int = 0
     iterations: int = 500
     num_workers: int | None = None
+    backend: str = "local"
+    address: str | None = None
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     init_std: float = 1.0
@@ -94,6 +103,7 @@ class LearnerConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ValueError("gamma and gae_lambda must be in [0, 1]")
+        get_backend(self.backend)  # a ValueError naming the backends there are
 
 
 def mean_valid_return(batch: EpisodeBatch) -> float:
@@ -187,7 +197,12 @@ class MetaLearner(abc.ABC):
                 obs_dim, act_dim, config.hidden_sizes, config.activation, config.init_std
             )
         self.sampler = Sampler(
-            self.family, num_workers=config.num_workers, seed=config.seed, policy=self.policy
+            self.family,
+            config.backend,
+            num_workers=config.num_workers,
+            seed=config.seed,
+            policy=self.policy,
+            address=config.address,
         )
         self.task_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
         self.iteration = 0

@@ -27,7 +27,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 #: Settings that may differ when resuming: they do not change the results.
-_FREE_ON_RESUME = {"iterations", "num_workers", "checkpoint_every"}
+_FREE_ON_RESUME = ("num_workers", "checkpoint_every", "backend", "address")
 
 
 def start_run(
@@ -68,7 +68,10 @@ def start_run(
         return cls(config, run_dir=run_dir)
     if checkpoint is None:
         raise FileNotFoundError(f"--resume: {run_dir} holds no checkpoint to resume from")
-    learner = load(run_dir, num_workers=config.num_workers)
+    # A resumed run takes these from the config it is resumed with. ``iterations`` is not among
+    # them: it is the run's schedule (Reptile anneals its meta step size over it), and
+    # ``--iterations N`` trains past it.
+    learner = load(run_dir, **{name: getattr(config, name) for name in _FREE_ON_RESUME})
     saved, given = config_to_dict(learner.config), config_to_dict(config)
     differ = sorted(k for k in given if k not in _FREE_ON_RESUME and saved[k] != given[k])
     if learner.algorithm != algorithm or differ:
@@ -77,5 +80,10 @@ def start_run(
         raise ValueError(
             f"--resume: the run in {run_dir} was trained with other settings "
             f"({details or f'algorithm {learner.algorithm!r}'}); resume it with its own config"
+            + (
+                "; to train past its iterations, pass --iterations N"
+                if "iterations" in differ
+                else ""
+            )
         )
     return learner

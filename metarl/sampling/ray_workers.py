@@ -7,10 +7,16 @@ sampler talks to the actors once per time step, so Ray pays off when the physics
 step outweighs a round trip to the cluster (a few milliseconds): many tasks, episodes or
 expensive robots.
 
+An actor that dies mid-batch (its node lost, the process killed) is replaced by a new actor,
+which replays its share of the batch from the reset (:class:`~metarl.sampling.workers.
+SharedWorkers`): the call still returns the same batch. A batch that loses actors more than
+``max_restarts`` times raises :class:`~metarl.sampling.workers.WorkerError`.
+
 Ray is an optional dependency: ``pip install "metarl[ray]"``. The sampler connects to the
 cluster Ray is already initialised with (``ray.init(...)`` before creating the sampler), or
-else calls ``ray.init()``, which joins the cluster named by ``RAY_ADDRESS`` or starts a local
-one.
+else calls ``ray.init(address)``: ``address`` names an existing cluster (``"auto"``, or
+``"ray://head:10001"`` through Ray Client); ``None`` joins the cluster named by
+``RAY_ADDRESS`` or starts a local one.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class RayWorkers(SharedWorkers):
 
     Args:
         num_workers: actors to start; None: one per CPU of the cluster.
+        address: the cluster to join when Ray is not initialised yet (see the module's
+            docstring); ignored when it is.
     """
 
     def __init__(
@@ -66,38 +74,45 @@ class RayWorkers(SharedWorkers):
         act_dim: int,
         num_workers: int | None,
         vectorized: bool,
+        address: str | None = None,
     ) -> None:
         ray = self._ray = import_ray()
         if not ray.is_initialized():
-            ray.init(log_to_driver=False)
+            ray.init(address=address, log_to_driver=False)
         if num_workers is None:
             num_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.num_workers = num_workers
         self._shares = []
-        actor = ray.remote(num_cpus=1)(EnvSlotsActor)
-        self._actors = [
-            actor.remote(family, obs_dim, act_dim, vectorized) for _ in range(num_workers)
-        ]
+        self._actor_class = ray.remote(num_cpus=1)(EnvSlotsActor)
+        self._args = (family, obs_dim, act_dim, vectorized)
+        self._actors = [self._actor_class.remote(*self._args) for _ in range(num_workers)]
+        self._pending: list[Any] = [None] * num_workers
         try:
-            self._get([a.ready.remote() for a in self._actors])
+            for i in range(num_workers):
+                self._send(i, "ready", ())
+            for i in range(num_workers):
+                self._receive(i)
         except BaseException:
             self.close()
             raise
 
-    def _get(self, refs: list[Any]) -> list[Any]:
-        """The replies; a dead actor raises :class:`WorkerError`, an exception in an actor is
-        re-raised as Ray raises it (an instance of the original exception's type)."""
-        try:
-            return self._ray.get(refs)
-        except self._ray.exceptions.RayActorError as err:
-            raise WorkerError(f"a Ray sampler actor died: {err}") from None
+    def _send(self, i: int, command: str, payload: tuple[Any, ...]) -> None:
+        self._pending[i] = getattr(self._actors[i], command).remote(*payload)
 
-    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
-        refs = [
-            getattr(actor, command).remote(*payload)
-            for actor, payload in zip(self._actors, payloads, strict=True)
-        ]
-        return self._get(refs)
+    def _receive(self, i: int) -> Any:
+        """The reply; a dead actor raises :class:`WorkerError`, an exception in an actor is
+        re-raised as Ray raises it (an instance of the original exception's type)."""
+        ref, self._pending[i] = self._pending[i], None
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayActorError as err:
+            raise WorkerError(f"Ray sampler actor {i} died: {err}") from None
+
+    def _restart(self, i: int) -> None:
+        with contextlib.suppress(Exception):
+            self._ray.kill(self._actors[i])
+        self._actors[i] = self._actor_class.remote(*self._args)
+        self._ask(i, "ready", ())
 
     def close(self) -> None:
         for actor in self._actors:

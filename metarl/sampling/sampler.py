@@ -19,7 +19,6 @@ once. The same seed gives a bit-identical batch with ``num_workers`` 0, 1 or 8.
 from __future__ import annotations
 
 import contextlib
-import os
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -31,22 +30,13 @@ import torch
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
+from metarl.sampling.backends import Workers, WorkerSpec, default_num_workers, get_backend
 from metarl.sampling.episode_batch import EpisodeBatch
-from metarl.sampling.ray_workers import RayWorkers
 from metarl.sampling.vector_step import vector_step_of
-from metarl.sampling.workers import InProcessWorkers, ProcessWorkers, SharedWorkers
 from metarl.task import Task
 
 Params = Mapping[str, torch.Tensor]
-BACKENDS = ("local", "ray")
-
-
-def default_num_workers() -> int:
-    """The number of cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+__all__ = ["Sampler", "check_seed", "default_num_workers", "inspect_family"]
 
 
 def inspect_family(family: TaskFamily) -> tuple[int, int, bool]:
@@ -74,8 +64,9 @@ class Sampler:
 
     Args:
         family: a :class:`~metarl.TaskFamily` or a registered family id.
-        backend: ``"local"``: envs stepped on this machine's cores; ``"ray"``: envs stepped
-            by Ray actors, on a Ray cluster (``pip install "metarl[ray]"``; see
+        backend: a registered backend's name (:mod:`metarl.sampling.backends`):
+            ``"local"``: envs stepped on this machine's cores; ``"ray"``: envs stepped by Ray
+            actors, on a Ray cluster (``pip install "metarl[ray]"``; see
             :mod:`metarl.sampling.ray_workers`). Both give the same batches.
         num_workers: how many workers step the envs in parallel. Local: physics threads in
             this process when the envs are vectorized, worker processes otherwise; ``None``
@@ -92,8 +83,13 @@ class Sampler:
             and the same batch to the bit. ``None`` (default) does when the family's envs
             support it; ``False`` steps each env through its Gymnasium ``step`` in worker
             processes.
+        address: the cluster a backend with one joins (Ray: ``"auto"``, ``"ray://head:10001"``;
+            None: ``RAY_ADDRESS`` or a local instance).
 
-    Use it as a context manager, or call :meth:`close`, to stop the workers::
+    Workers (processes, threads, actors) start when the sampler first samples, so building
+    one (or loading a checkpoint) costs nothing until it is used. A worker that dies mid-batch
+    is replaced and its share re-run (:mod:`metarl.sampling.workers`). Use it as a context
+    manager, or call :meth:`close`, to stop the workers::
 
         with metarl.Sampler("HalfCheetahVel-v0", seed=0) as sampler:
             tasks = sampler.family.sample_tasks(40, np.random.default_rng(0))
@@ -110,27 +106,29 @@ class Sampler:
         *,
         policy: GaussianMLPPolicy | None = None,
         vectorized: bool | None = None,
+        address: str | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown sampler backend {backend!r}; available: {list(BACKENDS)}")
+        spec = get_backend(backend)
         if isinstance(family, str):
             family = make_family(family)
         if not isinstance(family, TaskFamily):
             raise TypeError(
                 f"family must be a TaskFamily or a registered id, got {type(family).__name__}"
             )
-        minimum = 1 if backend == "ray" else 0
-        if num_workers is None and backend == "local":
-            num_workers = default_num_workers()
+        if num_workers is None:
+            num_workers = spec.default_workers()
         if num_workers is not None and (
             isinstance(num_workers, bool)
             or not isinstance(num_workers, int)
-            or num_workers < minimum
+            or num_workers < spec.min_workers
         ):
             raise ValueError(
-                f"num_workers must be an int >= {minimum} (or None) with the {backend!r} "
-                f"backend, got {num_workers!r}"
+                f"num_workers must be an int >= {spec.min_workers} (or None) with the "
+                f"{backend!r} backend, got {num_workers!r}"
             )
+        if address is not None and not isinstance(address, str):
+            raise ValueError(f"address must be a string (or None), got {address!r}")
+        spec.check()
         self.seed = check_seed(seed)
         self.family = family
         self.backend = backend
@@ -154,30 +152,46 @@ class Sampler:
             )
         self.policy = policy
         self.calls = 0  # sample() calls that drew from the seed stream (for resume)
-        self._workers: InProcessWorkers | SharedWorkers | None
-        if backend == "ray":
-            self._workers = RayWorkers(
-                family, self.obs_dim, self.act_dim, num_workers, self.vectorized
-            )
-        elif num_workers == 0 or self.vectorized:
-            self._workers = InProcessWorkers(
-                family, self.obs_dim, self.act_dim, self.vectorized, num_workers
-            )
-        else:
-            self._workers = ProcessWorkers(family, self.obs_dim, self.act_dim, num_workers)
-        self._finalizer = weakref.finalize(self, self._workers.close)
+        self.address = address
+        self._backend = spec
+        self._requested_workers = num_workers
+        self._worker_spec = WorkerSpec(
+            family, self.obs_dim, self.act_dim, num_workers, self.vectorized, address
+        )
+        self._workers: Workers | None = None
+        self._closed = False
+        self._finalizer: weakref.finalize | None = None
 
     @property
-    def num_workers(self) -> int:
-        """Workers in use: physics threads if :attr:`vectorized`, else worker processes
-        (0: every env is stepped on the calling thread)."""
-        return self._workers.num_workers if self._workers is not None else 0
+    def num_workers(self) -> int | None:
+        """Workers in use: physics threads if :attr:`vectorized`, else worker processes or
+        actors (0: every env is stepped on the calling thread). Before the first sample, the
+        number asked for (None: Ray's one per CPU of the cluster, known once started)."""
+        if self._workers is not None:
+            return self._workers.num_workers
+        return self._requested_workers
+
+    @property
+    def started(self) -> bool:
+        """Whether the workers are running (they start at the first :meth:`sample`)."""
+        return self._workers is not None
+
+    def _started_workers(self) -> Workers:
+        """The workers, started now if they are not yet."""
+        if self._closed:
+            raise RuntimeError("this sampler is closed; create a new one")
+        if self._workers is None:
+            self._workers = self._backend.start(self._worker_spec)
+            self._finalizer = weakref.finalize(self, self._workers.close)
+        return self._workers
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop the workers and close every env. Safe to call twice."""
-        self._finalizer()
+        if self._finalizer is not None:
+            self._finalizer()
         self._workers = None
+        self._closed = True
 
     def __enter__(self) -> Sampler:
         return self
@@ -224,7 +238,7 @@ class Sampler:
                 was sampled before (for evaluation).
             deterministic: act with the policy's mean instead of sampling.
         """
-        if self._workers is None:
+        if self._closed:
             raise RuntimeError("this sampler is closed; create a new one")
         tasks = self._check_tasks(tasks)
         if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int):
@@ -238,8 +252,9 @@ class Sampler:
         else:
             root = np.random.SeedSequence(check_seed(seed))
         try:
+            workers = self._started_workers()
             with _torch_threads(1):
-                return self._run(tasks, params, episodes_per_task, root, deterministic)
+                return self._run(workers, tasks, params, episodes_per_task, root, deterministic)
         except BaseException:
             # A failure mid-episode (a worker died, Ctrl-C) leaves the workers out of step:
             # stop them rather than risk a later call reading a stale reply.
@@ -293,6 +308,7 @@ class Sampler:
     @torch.no_grad()
     def _run(
         self,
+        workers: Workers,
         tasks: list[Task],
         params: Params | list[Params],
         episodes: int,
@@ -332,7 +348,7 @@ class Sampler:
         running = torch.ones(n_tasks, episodes, dtype=torch.bool)
 
         slot_tasks = [task for task in tasks for _ in range(episodes)]
-        obs = self._workers.reset(slot_tasks, reset_seeds.tolist())
+        obs = workers.reset(slot_tasks, reset_seeds.tolist())
         for t in range(horizon):
             obs_t = torch.from_numpy(obs).to(torch.float32).view(n_tasks, episodes, -1)
             mean, std = forward(obs_t)
@@ -350,9 +366,7 @@ class Sampler:
             log_probs[:, :, t] = torch.where(running, logp, 0.0)
             mask[:, :, t] = running.float()
             lengths += running
-            obs, rew, term, trunc, bad = self._workers.step(
-                act.reshape(n_tasks * episodes, -1).numpy()
-            )
+            obs, rew, term, trunc, bad = workers.step(act.reshape(n_tasks * episodes, -1).numpy())
             rewards[:, :, t] = torch.from_numpy(rew).to(torch.float32).view(n_tasks, episodes)
             term_t = torch.from_numpy(term).view(n_tasks, episodes)
             done = term_t | torch.from_numpy(trunc).view(n_tasks, episodes)

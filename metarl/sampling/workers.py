@@ -7,6 +7,12 @@ observation, the reward, the guard) holds the GIL, so threads would not scale: p
 Each worker steps a contiguous share of the episode slots; the sampler sends actions and gets
 arrays back through a pipe, once per time step.
 
+A worker that dies mid-batch (killed, out of memory, a segfault in an env's C code) is
+replaced: a new worker is started, replays its share of the batch from the reset (same tasks,
+same seeds, the same actions; the envs are deterministic given those), and the call returns
+the same batch as if nothing had happened. A batch that loses workers more than
+:attr:`SharedWorkers.max_restarts` times raises :class:`WorkerError`.
+
 Workers are started with ``spawn`` (safe with PyTorch's threads, and the same on every OS), so
 the family must pickle: families registered from importable modules do; a family class
 defined inside a function does not (use ``num_workers=0`` for those).
@@ -20,6 +26,7 @@ import itertools
 import multiprocessing as mp
 import signal
 import traceback
+import warnings
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -104,14 +111,27 @@ class InProcessWorkers:
 
 class SharedWorkers(abc.ABC):
     """Workers that each step a contiguous share of the episode slots (subclasses say how a
-    request reaches them): the split, and putting the replies back together, in one place."""
+    request reaches a worker, and how a dead one is replaced): the split, putting the replies
+    back together, and recovering from a dead worker by replay, in one place."""
+
+    #: Worker deaths one batch (a reset and its steps) survives before it gives up.
+    max_restarts = 3
 
     num_workers: int
     _shares: list[slice]
 
     @abc.abstractmethod
-    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
-        """Send worker i ``(command, payloads[i])``, all at once; their replies in order."""
+    def _send(self, i: int, command: str, payload: tuple[Any, ...]) -> None:
+        """Send worker i a request without waiting (:class:`WorkerError` if it is gone)."""
+
+    @abc.abstractmethod
+    def _receive(self, i: int) -> Any:
+        """Worker i's reply to its last request: :class:`WorkerError` if the worker died,
+        the env's own exception if the request raised there."""
+
+    @abc.abstractmethod
+    def _restart(self, i: int) -> None:
+        """Replace worker i by a new one, ready for requests (its envs not yet reset)."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -120,38 +140,92 @@ class SharedWorkers(abc.ABC):
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         bounds = np.linspace(0, len(tasks), self.num_workers + 1).round().astype(int)
         self._shares = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        payloads = [(list(tasks[s]), list(seeds[s])) for s in self._shares]
-        return np.concatenate(self._call("reset", payloads))
+        self._reset_payloads = [(list(tasks[s]), list(seeds[s])) for s in self._shares]
+        self._sent_actions: list[np.ndarray] = []  # what a replacement worker replays
+        self._restarts = 0
+        return np.concatenate(self._call("reset", self._reset_payloads))
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        actions = np.array(actions)  # a copy: the replay must see these very actions
         replies = self._call("step", [(actions[s],) for s in self._shares])
+        self._sent_actions.append(actions)
         return tuple(np.concatenate(parts) for parts in zip(*replies, strict=True))
+
+    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
+        """Send every worker its request, then collect every reply (so they run at once);
+        a worker found dead is replaced and its share replayed."""
+        dead: dict[int, WorkerError] = {}
+        for i, payload in enumerate(payloads):
+            try:
+                self._send(i, command, payload)
+            except WorkerError as err:
+                dead[i] = err
+        # Receive from all before raising, so no reply is left in a pipe for the next call.
+        replies: list[Any] = [None] * len(payloads)
+        first_error = None
+        for i in range(len(payloads)):
+            if i in dead:
+                continue
+            try:
+                replies[i] = self._receive(i)
+            except WorkerError as err:
+                dead[i] = err
+            except Exception as err:
+                first_error = first_error or err
+        if first_error is not None:
+            raise first_error
+        for i, err in sorted(dead.items()):
+            replies[i] = self._replace(i, err, command, payloads[i])
+        return replies
+
+    def _replace(self, i: int, err: WorkerError, command: str, payload: tuple[Any, ...]) -> Any:
+        """Start a new worker i, replay its share of the batch so far, then answer
+        ``command``; :class:`WorkerError` once the batch has lost too many workers."""
+        while True:
+            self._restarts += 1
+            if self._restarts > self.max_restarts:
+                raise WorkerError(
+                    f"{err}. Sampler workers died {self._restarts} times in one batch "
+                    f"(at most {self.max_restarts} are replaced), so the sampler gives up: "
+                    f"is an env crashing its process, or the machine out of memory?"
+                )
+            warnings.warn(
+                f"{err}; the sampler replaced it and re-ran its share of the batch",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            try:
+                self._restart(i)
+                if command != "reset":
+                    self._ask(i, "reset", self._reset_payloads[i])
+                    for actions in self._sent_actions:
+                        self._ask(i, "step", (actions[self._shares[i]],))
+                return self._ask(i, command, payload)
+            except WorkerError as again:
+                err = again
+
+    def _ask(self, i: int, command: str, payload: tuple[Any, ...]) -> Any:
+        self._send(i, command, payload)
+        return self._receive(i)
 
 
 class ProcessWorkers(SharedWorkers):
     """``num_workers`` processes, each stepping a contiguous share of the episode slots."""
 
     def __init__(self, family: TaskFamily, obs_dim: int, act_dim: int, num_workers: int) -> None:
-        ctx = mp.get_context("spawn")
+        self._ctx = mp.get_context("spawn")
+        self._args = (family, obs_dim, act_dim)
         self.num_workers = num_workers
         self._conns: list[Connection] = []
         self._procs: list[mp.process.BaseProcess] = []
         self._shares = []
         try:
             for i in range(num_workers):
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(
-                    target=_worker_main,
-                    args=(child, family, obs_dim, act_dim),
-                    name=f"metarl-sampler-{i}",
-                    daemon=True,  # never outlive the sampler's process
-                )
-                proc.start()
-                child.close()
-                self._conns.append(parent)
+                conn, proc = self._spawn(i)
+                self._conns.append(conn)
                 self._procs.append(proc)
             for i in range(num_workers):
-                self._recv(i)  # each worker says "ready" once it has imported everything
+                self._receive(i)  # each worker says "ready" once it has imported everything
         except WorkerError as err:
             self.close()
             raise WorkerError(
@@ -164,7 +238,38 @@ class ProcessWorkers(SharedWorkers):
             self.close()
             raise
 
-    def _recv(self, i: int) -> Any:
+    def _spawn(self, i: int) -> tuple[Connection, mp.process.BaseProcess]:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child, *self._args),
+            name=f"metarl-sampler-{i}",
+            daemon=True,  # never outlive the sampler's process
+        )
+        proc.start()
+        child.close()
+        return parent, proc
+
+    def _restart(self, i: int) -> None:
+        proc = self._procs[i]
+        if proc.is_alive():
+            proc.kill()
+        proc.join(_JOIN_SECONDS)
+        self._conns[i].close()
+        self._conns[i], self._procs[i] = self._spawn(i)
+        self._receive(i)  # "ready"
+
+    def _send(self, i: int, command: str, payload: tuple[Any, ...]) -> None:
+        try:
+            self._conns[i].send((command, payload))
+        except (BrokenPipeError, OSError) as err:
+            proc = self._procs[i]
+            raise WorkerError(
+                f"sampler worker {i} (pid {proc.pid}) could not be reached ({err}; exit code "
+                f"{proc.exitcode})"
+            ) from None
+
+    def _receive(self, i: int) -> Any:
         conn, proc = self._conns[i], self._procs[i]
         while not conn.poll(_POLL_SECONDS):
             if not proc.is_alive():
@@ -183,23 +288,6 @@ class ProcessWorkers(SharedWorkers):
             value.add_note(f"raised in sampler worker {i}; its traceback:\n{trace}")
             raise value
         return value
-
-    def _call(self, command: str, payloads: list[tuple[Any, ...]]) -> list[Any]:
-        """Send every worker its request, then collect every reply (so they run at once)."""
-        for conn, payload in zip(self._conns, payloads, strict=True):
-            conn.send((command, payload))
-        # Receive from all before raising, so no reply is left in a pipe for the next call.
-        replies, first_error = [], None
-        for i in range(len(self._conns)):
-            try:
-                replies.append(self._recv(i))
-            except WorkerError:
-                raise
-            except Exception as err:
-                first_error = first_error or err
-        if first_error is not None:
-            raise first_error
-        return replies
 
     def close(self) -> None:
         for conn in self._conns:
