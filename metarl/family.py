@@ -24,7 +24,6 @@ as ``create_env(task)`` would.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -33,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
+from metarl import seeds
 from metarl.env_guard import TaskGuard, guard_of
 from metarl.task import Parameter, Task
 
@@ -41,12 +41,6 @@ _TASK_ATTRIBUTES = frozenset(name for name in dir(Task) if not name.startswith("
 
 #: Number of held-out test tasks the MAML protocol evaluates on.
 DEFAULT_TEST_TASKS = 40
-
-
-def _seed_for(stream: str) -> np.random.SeedSequence:
-    """A seed derived from a string, identical on every machine, platform and run."""
-    digest = hashlib.sha256(stream.encode("utf-8")).digest()
-    return np.random.SeedSequence(int.from_bytes(digest[:16], "little"))
 
 
 def _check_count(n: Any, what: str, minimum: int = 0) -> int:
@@ -174,7 +168,7 @@ class TaskFamily:
         the training seed; ``test_tasks(k)`` is a prefix of ``test_tasks(n)`` for ``k <= n``.
         """
         n = _check_count(n, "n")
-        rng = np.random.default_rng(_seed_for(f"metarl/test/{self.id}"))
+        rng = np.random.default_rng(seeds.named(f"metarl/test/{self.id}"))
         return [self.sample_task(rng) for _ in range(n)]
 
     def ood_tasks(self, n: int = DEFAULT_TEST_TASKS) -> list[Task]:
@@ -185,7 +179,7 @@ class TaskFamily:
             raise ValueError(
                 f"{self.id} defines no out-of-distribution range; use test_tasks() instead"
             )
-        rng = np.random.default_rng(_seed_for(f"metarl/ood/{self.id}"))
+        rng = np.random.default_rng(seeds.named(f"metarl/ood/{self.id}"))
         return [self.sample_task(rng, ood=True) for _ in range(n)]
 
     def task_features(self, task: Task) -> np.ndarray:

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import metarl
-from metarl.algos.base import step_seed
 from metarl.algos.maml import adapt
 from metarl.algos.policy_gradient import TaskData
 from metarl.cli import main
@@ -20,6 +19,7 @@ from metarl.evaluation import AdaptationReport, evaluate, resolve_tasks
 from metarl.evaluation.evaluate import episode_returns
 from metarl.evaluation.plot import plot_reports
 from metarl.policies import GaussianMLPPolicy
+from metarl.seeds import evaluation_step as step_seed
 
 unstack = GaussianMLPPolicy.unstack_params
 T_975_DF1 = 12.706204736174698  # Student t, 97.5% quantile, 1 degree of freedom (tables)

@@ -11,23 +11,15 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecMonitor
 
 import metarl
-from metarl.sampling import vec_env
+from metarl import seeds
 from tests.sampler_families import FlakyFamily
 
 
 def _reference_streams(seed: int, i: int, family: metarl.TaskFamily, episodes: int):
-    """Env i's tasks and reset seeds, as the module doc defines them."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, vec_env._TASKS)))
+    """Env i's tasks and reset seeds, as metarl.seeds defines them."""
+    rng = np.random.default_rng(seeds.vec_env_tasks(seed, i))
     tasks = [family.sample_task(rng) for _ in range(episodes)]
-    seeds = [
-        int(
-            np.random.SeedSequence(seed, spawn_key=(i, vec_env._RESETS, e)).generate_state(
-                1, np.uint32
-            )[0]
-        )
-        for e in range(episodes)
-    ]
-    return tasks, seeds
+    return tasks, [seeds.vec_env_reset(seed, i, e) for e in range(episodes)]
 
 
 def _run(env: metarl.FamilyVecEnv, actions: np.ndarray):
@@ -56,10 +48,10 @@ def test_steps_equal_each_envs_own_step_with_a_new_task_every_episode(family_id,
     trace = _run(env, actions.astype(np.float32))
     env.close()
     for i in range(n):
-        tasks, seeds = _reference_streams(seed, i, family, episodes=steps + 1)
+        tasks, reset_seeds = _reference_streams(seed, i, family, episodes=steps + 1)
         e = 0
         ref = family.make_env(tasks[e])
-        obs, _ = ref.reset(seed=seeds[e])
+        obs, _ = ref.reset(seed=reset_seeds[e])
         np.testing.assert_array_equal(trace[0][i], obs)
         for t in range(steps):
             got_obs, got_rew, got_done, got_info = (x[i] for x in trace[t + 1])
@@ -73,7 +65,7 @@ def test_steps_equal_each_envs_own_step_with_a_new_task_every_episode(family_id,
                 np.testing.assert_array_equal(got_info["terminal_observation"], obs)
                 e += 1
                 ref = family.make_env(tasks[e])
-                obs, _ = ref.reset(seed=seeds[e])
+                obs, _ = ref.reset(seed=reset_seeds[e])
             np.testing.assert_array_equal(got_obs, obs)
         assert e >= 3  # several episodes, so several retasks and resets
 

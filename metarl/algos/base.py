@@ -25,6 +25,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from metarl import seeds
 from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
@@ -151,11 +152,6 @@ class AdaptationResult:
     sampling_seconds: float
 
 
-def step_seed(seed: int, step: int) -> int:
-    """The sampling seed of adaptation step ``step`` of an evaluation seeded with ``seed``."""
-    return int(np.random.SeedSequence((seed, step)).generate_state(1, np.uint32)[0])
-
-
 class MetaLearner(abc.ABC):
     """A meta-learner: ``learner.train(iterations)``, ``learner.adapt(task, ...)``,
     ``learner.save(path)``; ``metarl.load(path)`` brings one back.
@@ -188,7 +184,7 @@ class MetaLearner(abc.ABC):
         keep_freed_memory()  # the meta-step's large tensors: 2.2x faster (see metarl.memory)
         self.family: TaskFamily = make_family(config.family)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+            torch.manual_seed(seeds.policy_init(config.seed))
             probe = self.family.make_env(self.family.default_task())
             obs_dim = int(np.prod(probe.observation_space.shape))
             act_dim = int(probe.action_space.shape[0])
@@ -204,7 +200,7 @@ class MetaLearner(abc.ABC):
             policy=self.policy,
             address=config.address,
         )
-        self.task_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
+        self.task_rng = np.random.default_rng(seeds.learner_tasks(config.seed))
         self.iteration = 0
         self.env_steps = 0
         if config.init_policy is not None:
@@ -287,7 +283,7 @@ class MetaLearner(abc.ABC):
                     tasks,
                     GaussianMLPPolicy.unstack_params(adaptation.params),
                     episodes,
-                    seed=None if seed is None else step_seed(seed, k),
+                    seed=None if seed is None else seeds.evaluation_step(seed, k),
                 )
             )
             seconds += time.perf_counter() - start

@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
+from metarl import seeds
 from metarl.algos.base import (
     Adaptation,
     LearnerConfig,
@@ -221,9 +221,11 @@ class Reptile(MetaLearner):
         ``seed``, or when None of the config's seed and the iteration (so meta-training and
         :meth:`adapt` at the same iteration shuffle alike, and resume needs no generator
         state)."""
-        key = (self.config.seed, 2, self.iteration) if seed is None else (seed, 2)
-        state = np.random.SeedSequence(key).generate_state(1, np.uint64)[0]
-        return ReptileAdaptation(self, len(tasks), torch.Generator().manual_seed(int(state >> 1)))
+        if seed is None:
+            state = seeds.reptile_minibatches(self.config.seed, self.iteration)
+        else:
+            state = seeds.reptile_minibatches(seed)
+        return ReptileAdaptation(self, len(tasks), torch.Generator().manual_seed(state))
 
     # ------------------------------------------------------------------ meta-iteration
     def meta_step(self) -> dict[str, Any]:

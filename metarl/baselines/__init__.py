@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from metarl import seeds
 from metarl.algos import learner_class, resolve_checkpoint
 from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
@@ -208,7 +209,13 @@ def run_baseline(
         description = "PPO from scratch" if initial is None else "PPO fine-tuning"
         returns = [
             ppo_from_scratch_returns(
-                family, learner.config, task, steps, episodes, seed + i, initial_actor=initial
+                family,
+                learner.config,
+                task,
+                steps,
+                episodes,
+                seeds.finetune_task(seed, i),
+                initial_actor=initial,
             )
             for i, task in enumerate(tasks_progress(task_list, description))
         ]

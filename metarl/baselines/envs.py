@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from metarl import seeds
 from metarl.family import TaskFamily
 from metarl.task import Task
 
@@ -65,7 +66,7 @@ class TaskEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
-            self._rng = np.random.default_rng(np.random.SeedSequence((seed, 1)))
+            self._rng = np.random.default_rng(seeds.task_env_draws(seed))
         if self.fixed_task is None:
             self.task = self.family.sample_task(self._rng)
             if not self.family.retask_env(self._env, self.task):

@@ -28,6 +28,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from tqdm import tqdm
 
+from metarl import seeds
 from metarl.algos.base import LearnerConfig
 from metarl.baselines.envs import TaskEnv, run_episodes
 from metarl.checkpoint import (
@@ -214,11 +215,8 @@ def oracle_returns(
         try:
             per_step = []
             for k in range(steps + 1):
-                sequence = np.random.SeedSequence((seed, k, i))
-                resets, actions = sequence.spawn(2)
-                generator = torch.Generator().manual_seed(
-                    int(actions.generate_state(1, np.uint64)[0] >> np.uint64(1))
-                )
+                resets, noise_seed = seeds.oracle_step(seed, k, i)
+                generator = torch.Generator().manual_seed(noise_seed)
 
                 @torch.no_grad()
                 def act(obs: np.ndarray, generator: torch.Generator = generator) -> np.ndarray:
@@ -227,8 +225,8 @@ def oracle_returns(
                     noise = torch.randn(mean.shape, generator=generator)
                     return (mean + log_std.exp() * noise).numpy()
 
-                seeds = resets.generate_state(episodes).tolist()
-                per_step.append(run_episodes(envs, act, seeds))
+                reset_seeds = resets.generate_state(episodes).tolist()
+                per_step.append(run_episodes(envs, act, reset_seeds))
         finally:
             for env in envs:
                 env.close()

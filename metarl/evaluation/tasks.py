@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from metarl import seeds
 from metarl.family import TaskFamily
 from metarl.task import Task
 
@@ -32,7 +33,9 @@ def resolve_tasks(
             return family.test_tasks(num_tasks), "test"
         if tasks == "ood":
             return family.ood_tasks(num_tasks), "ood"
-        return family.sample_tasks(num_tasks, np.random.default_rng(seed)), "train"
+        return family.sample_tasks(
+            num_tasks, np.random.default_rng(seeds.train_tasks(seed))
+        ), "train"
     if isinstance(tasks, (str, Path)):
         return load_task_file(family, tasks), str(tasks)
     if not isinstance(tasks, Sequence) or not tasks:

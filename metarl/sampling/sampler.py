@@ -10,10 +10,10 @@ their Gymnasium ``step`` in worker processes (:mod:`metarl.sampling.workers`). B
 same batch to the bit.
 
 Reproducibility: every random draw is derived from ``seed`` and the number of calls made so
-far (or from an explicit per-call ``seed``), never from the number of workers: env ``i`` of a
-call is reset with a seed drawn from ``SeedSequence(seed, spawn_key=(call, task, episode))``,
-and the action noise comes from one ``torch.Generator`` per call, drawn for the whole batch at
-once. The same seed gives a bit-identical batch with ``num_workers`` 0, 1 or 8.
+far (or from an explicit per-call ``seed``), never from the number of workers: each episode
+slot of a call is reset with its own seed and the action noise comes from one
+``torch.Generator`` per call, drawn for the whole batch at once (the streams:
+:mod:`metarl.seeds`). The same seed gives a bit-identical batch with ``num_workers`` 0, 1 or 8.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from metarl import seeds
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
@@ -247,10 +248,10 @@ class Sampler:
             raise ValueError(f"episodes_per_task must be >= 1, got {episodes_per_task}")
         params = self._check_params(params, len(tasks))
         if seed is None:
-            root = np.random.SeedSequence(self.seed, spawn_key=(self.calls,))
+            root = seeds.sampler_call(self.seed, self.calls)
             self.calls += 1
         else:
-            root = np.random.SeedSequence(check_seed(seed))
+            root = seeds.sampler_batch(check_seed(seed))
         try:
             workers = self._started_workers()
             with _torch_threads(1):
@@ -316,11 +317,9 @@ class Sampler:
         deterministic: bool,
     ) -> EpisodeBatch:
         n_tasks, horizon = len(tasks), self.family.horizon
-        env_root, noise_root = root.spawn(2)
+        env_root, noise_seed = seeds.batch_streams(root)
         reset_seeds = env_root.generate_state(n_tasks * episodes, np.uint32).astype(np.int64)
-        generator = torch.Generator().manual_seed(
-            int(noise_root.generate_state(1, np.uint64)[0] >> np.uint64(1))
-        )
+        generator = torch.Generator().manual_seed(noise_seed)
         policy = self.policy
         if isinstance(params, list):
             # Stack once per call, not per step: the policy sees one batch of parameters.

@@ -24,7 +24,7 @@ to every observation (what an oracle sees). Reward terms are not reported in ``i
 vectorized step computes the reward only); the family's own envs report them.
 
 Reproducibility: env ``i`` draws its tasks from a generator of its own and resets its
-episode ``e`` with a seed drawn from ``SeedSequence(seed, spawn_key=(i, 1, e))``, so the same
+episode ``e`` with a seed of its own (:func:`metarl.seeds.vec_env_reset`), so the same
 seed (the constructor's, or the last :meth:`FamilyVecEnv.seed`) gives the same episodes,
 whatever the number of physics threads.
 """
@@ -44,15 +44,12 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+from metarl import seeds
 from metarl.family import TaskFamily
 from metarl.registry import make_family
 from metarl.sampling.env_slots import EnvSlots
 from metarl.sampling.sampler import check_seed, default_num_workers, inspect_family
 from metarl.task import Task
-
-#: Env i draws its tasks from ``SeedSequence(seed, spawn_key=(i, _TASKS))`` and resets its
-#: episode e with a seed from ``SeedSequence(seed, spawn_key=(i, _RESETS, e))``.
-_TASKS, _RESETS = 0, 1
 
 
 class FamilyVecEnv(VecEnv):
@@ -165,8 +162,7 @@ class FamilyVecEnv(VecEnv):
         self._root = seed
         self._episodes[:] = 0
         self._task_rngs = [
-            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, _TASKS)))
-            for i in range(self.num_envs)
+            np.random.default_rng(seeds.vec_env_tasks(seed, i)) for i in range(self.num_envs)
         ]
 
     def _next_tasks(self, envs: Sequence[int] | range) -> list[Task]:
@@ -175,13 +171,11 @@ class FamilyVecEnv(VecEnv):
         return [self.family.sample_task(self._task_rngs[i]) for i in envs]
 
     def _next_seeds(self, envs: Sequence[int] | range) -> list[int]:
-        seeds = []
+        reset_seeds = []
         for i in envs:
-            episode = int(self._episodes[i])
-            sequence = np.random.SeedSequence(self._root, spawn_key=(i, _RESETS, episode))
-            seeds.append(int(sequence.generate_state(1, np.uint32)[0]))
+            reset_seeds.append(seeds.vec_env_reset(self._root, i, int(self._episodes[i])))
             self._episodes[i] += 1
-        return seeds
+        return reset_seeds
 
     def _cache_features(self, envs: Sequence[int] | range) -> None:
         """After envs ``envs`` started new episodes: their tasks' features, computed once

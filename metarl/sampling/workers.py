@@ -24,7 +24,9 @@ import abc
 import contextlib
 import itertools
 import multiprocessing as mp
+import os
 import signal
+import sys
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -209,6 +211,26 @@ class SharedWorkers(abc.ABC):
         return self._receive(i)
 
 
+@contextlib.contextmanager
+def _main_module_importable() -> Any:
+    """While starting a process: hide ``__main__.__file__`` if it names no file.
+
+    ``spawn`` runs the parent's main module again in the child, by path. A script read from
+    stdin (``python - < script.py``) or typed in a REPL has a ``__file__`` such as
+    ``"<stdin>"`` that is not a file, and the child would fail to start. Workers need nothing
+    from the main module (families must be importable), so it is skipped there."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class ProcessWorkers(SharedWorkers):
     """``num_workers`` processes, each stepping a contiguous share of the episode slots."""
 
@@ -246,7 +268,8 @@ class ProcessWorkers(SharedWorkers):
             name=f"metarl-sampler-{i}",
             daemon=True,  # never outlive the sampler's process
         )
-        proc.start()
+        with _main_module_importable():
+            proc.start()
         child.close()
         return parent, proc
 
