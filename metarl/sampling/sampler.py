@@ -155,7 +155,6 @@ class Sampler:
         self.calls = 0  # sample() calls that drew from the seed stream (for resume)
         self.address = address
         self._backend = spec
-        self._requested_workers = num_workers
         self._worker_spec = WorkerSpec(
             family, self.obs_dim, self.act_dim, num_workers, self.vectorized, address
         )
@@ -170,7 +169,7 @@ class Sampler:
         number asked for (None: Ray's one per CPU of the cluster, known once started)."""
         if self._workers is not None:
             return self._workers.num_workers
-        return self._requested_workers
+        return self._worker_spec.num_workers
 
     @property
     def started(self) -> bool:
