@@ -5,7 +5,7 @@ For each family, in one run on this machine, prints env steps per second of:
 1. ``metarl.Sampler`` sampling ``--tasks`` x ``--episodes`` episodes of the family's horizon
    (MAML's HalfCheetah setting: 40 x 20 x 200), with the default policy (64x64 tanh), new
    tasks every call as in meta-training; timed after one warm-up call that builds the envs.
-   Its default, vectorized stepping (see ``metarl.sampling.vector_step``) is what the ratios
+   Its default, vectorized stepping (see ``metarl.mujoco.vector_step``) is what the ratios
    use; stepping each env's Gymnasium ``step`` in worker processes (``vectorized=False``) is
    shown beside it;
 2. Stable-Baselines3 ``PPO.collect_rollouts`` (MlpPolicy, also 64x64 tanh) over a

@@ -11,33 +11,24 @@
   one is not finite: a NaN never reaches the learner;
 - ``info["task"]`` holds the :class:`~metarl.Task` on reset and on every step.
 
+What counts as unstable and what an unstable step becomes is the rule of
+:mod:`metarl.instability`, which the sampler's batched stepping applies too; MuJoCo's
+bad-state warnings are read through :mod:`metarl.mujoco.bad_state`.
+
 Reward terms follow Gymnasium's convention: ``info`` keys starting with ``reward_``, adding
 up to the reward.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from metarl.instability import all_finite, guard_steps
+from metarl.mujoco.bad_state import bad_state_counts, clear_bad_state_warnings, mujoco_unstable
 from metarl.task import Task
-
-try:  # MuJoCo is a dependency, but the guard also serves pure-Python envs.
-    import mujoco
-
-    #: MuJoCo's bad-state warnings, after each of which MuJoCo resets the state.
-    BAD_STATE_WARNINGS = [
-        int(mujoco.mjtWarning.mjWARN_BADQACC),
-        int(mujoco.mjtWarning.mjWARN_BADQPOS),
-        int(mujoco.mjtWarning.mjWARN_BADQVEL),
-    ]
-    _MjData: type | None = mujoco.MjData
-except ImportError:  # pragma: no cover - mujoco is a hard dependency
-    BAD_STATE_WARNINGS = []
-    _MjData = None
 
 REWARD_TERM_PREFIX = "reward_"
 
@@ -47,42 +38,9 @@ def reward_terms(info: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in info.items() if k.startswith(REWARD_TERM_PREFIX)}
 
 
-def _all_finite(x: Any) -> bool:
-    """Whether every element of ``x`` is finite.
-
-    Checked through the sum (one fast reduction; this runs several times per env step): a NaN
-    or infinity makes the sum non-finite. Finite values whose sum overflows (beyond ~1e308)
-    also count as non-finite, which only flags a state that has already blown up.
-    """
-    if isinstance(x, (float, int)):
-        return math.isfinite(x)
-    return math.isfinite(np.add.reduce(np.asarray(x, dtype=np.float64), axis=None))
-
-
-def bad_state_counts(data: Any) -> np.ndarray | None:
-    """A live view of MuJoCo's warning counters of ``data`` (None if not an ``MjData``)."""
-    return data.warning.number if _MjData is not None and isinstance(data, _MjData) else None
-
-
-def clear_bad_state_warnings(counts: np.ndarray) -> None:
-    """Zero the bad-state counters before a step.
-
-    MuJoCo resets the state and sets the counter to 1 on every bad-state event, so a counter
-    that was already 1 would hide a second event.
-    """
-    counts[BAD_STATE_WARNINGS] = 0
-
-
-def bad_state_warned(counts: np.ndarray) -> bool:
-    """Whether a bad-state warning was counted since :func:`clear_bad_state_warnings`."""
-    return bool(counts[BAD_STATE_WARNINGS].any())
-
-
-def mujoco_unstable(data: Any, counts: np.ndarray) -> bool:
-    """Whether the last step raised a bad-state warning or left a non-finite state."""
-    if bad_state_warned(counts):
-        return True
-    return not (_all_finite(data.qpos) and _all_finite(data.qvel))
+def _row(obs: Any) -> np.ndarray:
+    """One observation as a batch of one flat row, for :func:`~metarl.instability.guard_steps`."""
+    return np.asarray(obs, dtype=np.float64).reshape(1, -1)
 
 
 class TaskGuard(gym.Wrapper):
@@ -103,7 +61,7 @@ class TaskGuard(gym.Wrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        if not _all_finite(obs):
+        if not all_finite(obs):
             raise RuntimeError(f"reset of {self.task!r} produced a non-finite observation")
         self._step_index = 0
         self._last_obs = obs
@@ -125,7 +83,7 @@ class TaskGuard(gym.Wrapper):
             raise ValueError(
                 f"action of shape {arr.shape} given to {self.task!r}; expected {space.shape}"
             )
-        if not _all_finite(arr):
+        if not all_finite(arr):
             raise ValueError(
                 f"non-finite action {arr} at step {self._step_index} of {self.task!r}; "
                 f"actions must be finite (they are clipped to [{space.low}, {space.high}])"
@@ -138,19 +96,23 @@ class TaskGuard(gym.Wrapper):
             clear_bad_state_warnings(self.warning_counts)
         obs, reward, terminated, truncated, info = self.env.step(action)
         terms = reward_terms(info)
-        unstable = (
-            (self.mj_data is not None and mujoco_unstable(self.mj_data, self.warning_counts))
-            or not _all_finite(obs)
-            or not _all_finite(reward)
-            or not _all_finite(sum(terms.values(), 0.0))
+        physics = self.mj_data is not None and mujoco_unstable(self.mj_data, self.warning_counts)
+        # The rule of metarl.instability, on a batch of one; the env's own objects are kept
+        # wherever the rule keeps the step's values.
+        out = guard_steps(
+            _row(obs),
+            _row(self._last_obs),
+            np.array([reward], dtype=np.float64),
+            np.array([terminated]),
+            np.array([physics]),
+            np.array([sum(terms.values(), 0.0)]),
         )
+        unstable = bool(out.unstable[0])
+        if out.obs_replaced[0]:
+            obs = self._last_obs
         if unstable:
-            if not _all_finite(obs):
-                obs = self._last_obs
-            reward = 0.0
-            for k in terms:
-                info[k] = 0.0
-            terminated = True
+            reward, terminated = float(out.rewards[0]), True
+            info.update(dict.fromkeys(terms, 0.0))  # the terms are paid 0 with the reward
         info["sim_unstable"] = unstable
         info["task"] = self.task
         self._step_index += 1

@@ -11,8 +11,8 @@ from metarl_envs import BUNDLED_FAMILIES
 from metarl_envs.half_cheetah import HalfCheetahVelEnv, HalfCheetahVelStep
 
 import metarl
-from metarl.sampling import vector_step
-from metarl.sampling.vector_step import VectorStep, vector_step_of
+from metarl.mujoco import vector_step
+from metarl.mujoco.vector_step import VectorStep, vector_step_of
 from tests.test_sampler import assert_batches_equal, make_sampler
 
 MUJOCO_FAMILIES = [fid for fid in BUNDLED_FAMILIES if fid != "Navigation2D-v0"]

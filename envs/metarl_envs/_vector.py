@@ -6,7 +6,7 @@ results agree to the bit (``tests/test_vector_step.py`` checks every bundled fam
 changes only its reward terms, by overriding :meth:`terms`; the terms are added in the order
 the env reports them, starting from 0, as :func:`metarl_envs._mujoco.summed` does.
 
-See :class:`metarl.sampling.VectorStep` for how the sampler uses them.
+See :class:`metarl.mujoco.VectorStep` for how the sampler uses them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from metarl.sampling.vector_step import VectorStep
+from metarl.mujoco.vector_step import VectorStep
 
 Arrays = Mapping[str, np.ndarray]
 

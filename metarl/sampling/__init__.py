@@ -12,7 +12,6 @@ from metarl.sampling.backends import (
 from metarl.sampling.episode_batch import EpisodeBatch
 from metarl.sampling.sampler import Sampler, default_num_workers
 from metarl.sampling.vec_env import FamilyVecEnv
-from metarl.sampling.vector_step import VectorStep
 from metarl.sampling.workers import WorkerError
 
 __all__ = [
@@ -20,7 +19,6 @@ __all__ = [
     "EpisodeBatch",
     "FamilyVecEnv",
     "Sampler",
-    "VectorStep",
     "WorkerError",
     "WorkerSpec",
     "Workers",

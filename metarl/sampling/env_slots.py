@@ -22,9 +22,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from metarl.env_guard import clear_bad_state_warnings, guard_of, mujoco_unstable
+from metarl.env_guard import guard_of, reward_terms
 from metarl.family import TaskFamily
-from metarl.sampling.vector_step import VectorStep, VectorStepper, vector_step_of
+from metarl.instability import finite_rows, guard_steps
+from metarl.mujoco.bad_state import clear_bad_state_warnings, mujoco_unstable
+from metarl.mujoco.vector_step import VectorStep, VectorStepper, vector_step_of
 from metarl.task import Task
 
 
@@ -32,15 +34,16 @@ class EnvSlots:
     """Step a list of task envs together; arrays in, arrays out.
 
     Stepping applies the guarantees of :class:`~metarl.TaskGuard` to the whole batch at once
-    (clipping every action in one call, checking every observation and reward in one call)
-    and steps the env inside the guard directly: the guard's per-env Python costs about a
-    quarter of a HalfCheetah step. The semantics are the guard's: an episode whose physics
-    goes unstable ends there, with reward 0 and its last finite observation, flagged in
-    ``sim_unstable``. The replay tests check the two agree step for step.
+    (clipping every action in one call, applying the guard's rule to every step in one call,
+    :func:`metarl.instability.guard_steps`) and steps the env inside the guard directly: the
+    guard's per-env Python costs about a quarter of a HalfCheetah step. The rule is the
+    guard's own: an episode whose physics goes unstable ends there, with reward 0 and its last
+    finite observation, flagged in ``sim_unstable``. The replay tests check the two agree step
+    for step.
 
     With ``vectorized=True`` the envs' own ``step`` is bypassed: their class's
-    :class:`~metarl.sampling.VectorStep` steps them all at once, on ``num_threads`` threads
-    (see :mod:`metarl.sampling.vector_step`); the results are the same to the bit.
+    :class:`~metarl.mujoco.VectorStep` steps them all at once, on ``num_threads`` threads
+    (see :mod:`metarl.mujoco.vector_step`); the results are the same to the bit.
 
     Args:
         family: the task family every env belongs to.
@@ -219,14 +222,13 @@ class EnvSlots:
         return self._obs[slots]
 
     def _start(self, slots: Sequence[int] | range, seeds: Sequence[int]) -> None:
-        """Reset the envs of ``slots`` (already holding their tasks) into ``self._obs``."""
+        """Reset the envs of ``slots`` (already holding their tasks) into ``self._obs``; each
+        env's guard refuses a non-finite first observation."""
         for k, seed in zip(slots, seeds, strict=True):
             obs, _ = self.envs[k].reset(seed=int(seed))
             self._obs[k] = self._flat_obs(obs, k)
             if self._stepper is not None:  # before the env is reset for another slot
                 self._stepper.capture(k)
-            if not np.isfinite(self._obs[k]).all():
-                raise RuntimeError(f"reset of {self.tasks[k]!r} produced a non-finite observation")
             self._active[k] = True
             self._elapsed[k] = 0
 
@@ -241,7 +243,7 @@ class EnvSlots:
         n = len(self.envs)
         if actions.shape != (n, self.act_dim):
             raise ValueError(f"actions of shape {actions.shape} for {n} envs of {self.act_dim}")
-        if not np.isfinite(actions).all():
+        if not finite_rows(actions).all():
             raise ValueError("non-finite action given to the sampler's envs")
         clipped = np.clip(actions, self._low, self._high).astype(self._dtype)
         new_obs = self._obs.copy()
@@ -250,6 +252,7 @@ class EnvSlots:
         truncated = np.zeros(n, dtype=bool)
         unstable = np.zeros(n, dtype=bool)
         active = np.flatnonzero(self._active)
+        term_sums: np.ndarray | None = None
         if self.vectorized and self._stepper is None:
             raise RuntimeError("step() before reset(): the vectorized envs need a reset first")
         if self._stepper is not None:
@@ -264,22 +267,27 @@ class EnvSlots:
                 )
             new_obs[active] = obs
         else:
-            for k in active:
+            term_sums = np.zeros(len(active))
+            for j, k in enumerate(active):
                 counts = self._counts[k]
                 if counts is not None:
                     clear_bad_state_warnings(counts)
-                obs, reward, terminated[k], truncated[k], _ = self._inner[k].step(clipped[k])
+                obs, reward, terminated[k], truncated[k], info = self._inner[k].step(clipped[k])
                 new_obs[k] = self._flat_obs(obs, k)
                 rewards[k] = reward
+                term_sums[j] = sum(reward_terms(info).values(), 0.0)
                 if counts is not None:
                     unstable[k] = mujoco_unstable(self._data[k], counts)
-        finite_obs = np.isfinite(new_obs).all(axis=1)
-        unstable[active] |= ~finite_obs[active] | ~np.isfinite(rewards[active])
-        # The guard's rule: an unstable step ends the episode, pays 0 and keeps the last
-        # finite observation.
-        new_obs[~finite_obs] = self._obs[~finite_obs]
-        rewards[unstable] = 0.0
-        terminated |= unstable
+        out = guard_steps(
+            new_obs[active],
+            self._obs[active],
+            rewards[active],
+            terminated[active],
+            unstable[active],
+            term_sums,
+        )
+        new_obs[active], rewards[active] = out.obs, out.rewards
+        terminated[active], unstable[active] = out.terminated, out.unstable
         self._elapsed[active] += 1
         truncated[active] |= self._elapsed[active] >= self.family.horizon
         self._obs = new_obs

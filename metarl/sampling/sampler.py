@@ -4,8 +4,8 @@ One call samples ``episodes_per_task`` episodes of each task. All of them advanc
 at each time step the sampler evaluates the policy **once** on the observations of every
 running episode (with each task's own parameters, through ``torch.func.vmap``), draws the
 actions, and steps every episode's env with them. Envs whose class names a
-:class:`~metarl.sampling.VectorStep` (every bundled MuJoCo family) are stepped together in
-this process, their physics on threads (:mod:`metarl.sampling.vector_step`); others through
+:class:`~metarl.mujoco.VectorStep` (every bundled MuJoCo family) are stepped together in
+this process, their physics on threads (:mod:`metarl.mujoco.vector_step`); others through
 their Gymnasium ``step`` in worker processes (:mod:`metarl.sampling.workers`). Both give the
 same batch to the bit.
 
@@ -29,11 +29,11 @@ import torch
 
 from metarl import seeds
 from metarl.family import TaskFamily
+from metarl.mujoco.vector_step import vector_step_of
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
 from metarl.sampling.backends import Workers, WorkerSpec, default_num_workers, get_backend
 from metarl.sampling.episode_batch import EpisodeBatch
-from metarl.sampling.vector_step import vector_step_of
 from metarl.task import Task
 
 Params = Mapping[str, torch.Tensor]
@@ -78,7 +78,7 @@ class Sampler:
             :class:`~metarl.policies.GaussianMLPPolicy` with MAML's (64, 64) tanh network for
             the family's observation and action sizes.
         vectorized: step the envs through their class's
-            :class:`~metarl.sampling.VectorStep` (every bundled MuJoCo family has one): their
+            :class:`~metarl.mujoco.VectorStep` (every bundled MuJoCo family has one): their
             physics on threads, their observations and rewards computed for all of them at
             once; 1.3x (Ant) to 2.3x (HalfCheetah) the speed of worker processes on 2 cores,
             and the same batch to the bit. ``None`` (default) does when the family's envs
@@ -139,7 +139,7 @@ class Sampler:
         elif vectorized and not vectorizable:
             raise ValueError(
                 f"{family.id}: its env class names no vector_step (a "
-                f"metarl.sampling.VectorStep), so it cannot be vectorized; use "
+                f"metarl.mujoco.VectorStep), so it cannot be vectorized; use "
                 f"vectorized=None or False"
             )
         #: Whether the envs are stepped through their VectorStep (see ``vectorized``).

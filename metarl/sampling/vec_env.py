@@ -68,7 +68,7 @@ class FamilyVecEnv(VecEnv):
         num_threads: physics threads for a vectorized family (None: every core this process
             may use).
         vectorized: step the envs through their class's
-            :class:`~metarl.sampling.VectorStep` (None: when the family's envs have one;
+            :class:`~metarl.mujoco.VectorStep` (None: when the family's envs have one;
             False: each env's own ``step``, in this process).
     """
 

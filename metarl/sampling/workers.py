@@ -1,7 +1,7 @@
 """Where envs run when they are not vectorized: in the sampler's process, or in worker
 processes (one per core).
 
-Vectorized families (:mod:`metarl.sampling.vector_step`) run in the sampler's process, their
+Vectorized families (:mod:`metarl.mujoco.vector_step`) run in the sampler's process, their
 physics on threads. Any other env is stepped through its Gymnasium ``step``, whose Python (the
 observation, the reward, the guard) holds the GIL, so threads would not scale: processes do.
 Each worker steps a contiguous share of the episode slots; the sampler sends actions and gets

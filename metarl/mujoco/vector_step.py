@@ -19,6 +19,9 @@ An env class opts in with a class attribute::
 A VectorStep must reproduce its env's ``step`` exactly, to the bit. The bundled families' tests
 check this through the sampler (``vectorized=True`` against ``vectorized=False``, which steps
 each env through its Gymnasium ``step``), and a family author should test theirs the same way.
+
+This module belongs to the env layer (a family module imports it to name its step, without
+importing the sampler); the sampler (:mod:`metarl.sampling.env_slots`) runs the steppers.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from metarl.env_guard import BAD_STATE_WARNINGS, bad_state_warned, clear_bad_state_warnings
+from metarl.instability import finite_rows
+from metarl.mujoco.bad_state import (
+    BAD_STATE_WARNINGS,
+    bad_state_warned,
+    clear_bad_state_warnings,
+)
 
 try:  # MuJoCo >= 4.0
     from mujoco import batch as mujoco_batch
@@ -239,7 +247,7 @@ class VectorStepper:
 
         Returns ``(obs, rewards, terminated, mujoco_unstable)`` for those rows, where
         ``mujoco_unstable`` flags MuJoCo's bad-state warnings and non-finite states, as
-        :func:`metarl.env_guard.mujoco_unstable` does for one env.
+        :func:`metarl.mujoco.bad_state.mujoco_unstable` does for one env.
         """
         fn = self.step_fn
         controls = fn.controls(rows, actions)
@@ -250,8 +258,7 @@ class VectorStepper:
             warned = self._step_threads(rows, controls)
         after = {name: value[rows] for name, value in self._state.items()}
         obs, rewards, terminated = fn.outputs(rows, before, after, actions)
-        # Through the row sums, as the guard's check (a sum that overflows counts too).
-        finite = np.isfinite(after["qpos"].sum(axis=1)) & np.isfinite(after["qvel"].sum(axis=1))
+        finite = finite_rows(after["qpos"]) & finite_rows(after["qvel"])
         return obs, rewards, terminated, warned | ~finite
 
     def _step_batch(self, rows: np.ndarray, controls: np.ndarray) -> np.ndarray:

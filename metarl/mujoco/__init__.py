@@ -1,0 +1,15 @@
+"""What metarl knows of MuJoCo, for the envs: the env layer's MuJoCo helpers.
+
+- :mod:`metarl.mujoco.bad_state`: MuJoCo's bad-state warnings, through which the guard sees
+  that the physics blew up.
+- :mod:`metarl.mujoco.vector_step`: :class:`VectorStep`, which a MuJoCo env class names to be
+  stepped many envs at a time, and :class:`VectorStepper`, which steps them (MuJoCo's batch or
+  threads over the envs' own ``MjData``).
+
+A family module imports these (and Gymnasium, MuJoCo and the task API of
+:mod:`metarl.family`), never the sampler or the learners.
+"""
+
+from metarl.mujoco.vector_step import VectorStep, VectorStepper, vector_step_of
+
+__all__ = ["VectorStep", "VectorStepper", "vector_step_of"]
