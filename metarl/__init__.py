@@ -9,46 +9,69 @@ Start with::
     family = metarl.make_family("HalfCheetahVel-v0")
     tasks = family.sample_tasks(40, np.random.default_rng(0))
     env = family.make_env(tasks[0])
+
+``import metarl`` (which every ``import metarl.<module>`` runs first) imports only the task
+API: distributions, tasks, families, the env guard and the family registry, so the env layer
+(``metarl_envs``, third-party families) stands alone. The learners, the sampler and the
+evaluation (torch, Stable-Baselines3) are imported when one of their names is first used
+(``metarl.MAMLTRPO``, ``metarl.Sampler`` ...). The families are registered here (cheap: no
+family module is imported), so ``gymnasium.make("metarl/<id>")`` works after ``import
+metarl``; the learners are registered when the algorithm registry is first used.
 """
 
-from metarl.algos import (
-    MAMLTRPO,
-    LearnerConfig,
-    MAMLTRPOConfig,
-    MetaLearner,
-    Reptile,
-    ReptileConfig,
-    load,
-)
-from metarl.algos.registry import (
-    ALGORITHM_ENTRY_POINT_GROUP,
-    UnknownAlgorithmError,
-    algorithm_names,
-    learner_class,
-    load_algorithm_entry_points,
-    register_algorithm,
-    register_bundled_algorithms,
-    unregister_algorithm,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
 from metarl.env_guard import TaskGuard, reward_terms
-from metarl.evaluation import AdaptationReport, evaluate
 from metarl.family import TaskFamily
 from metarl.registry import (
     FAMILY_ENTRY_POINT_GROUP,
     UnknownFamilyError,
     family_ids,
     family_spec,
-    load_family_entry_points,
     make_family,
-    register_bundled_families,
     register_family,
     unregister_family,
 )
-from metarl.sampling import EpisodeBatch, FamilyVecEnv, Sampler
+from metarl.registry import _ensure_loaded as _register_families
 from metarl.task import Parameter, Task
 
 __version__ = "0.1.0.dev0"
+
+#: The names imported on first use (PEP 562), and the module each comes from.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "MAMLTRPO",
+            "LearnerConfig",
+            "MAMLTRPOConfig",
+            "MetaLearner",
+            "Reptile",
+            "ReptileConfig",
+            "load",
+        ],
+        "metarl.algos",
+    ),
+    **dict.fromkeys(
+        [
+            "ALGORITHM_ENTRY_POINT_GROUP",
+            "UnknownAlgorithmError",
+            "algorithm_names",
+            "learner_class",
+            "load_algorithm_entry_points",
+            "register_algorithm",
+            "register_bundled_algorithms",
+            "unregister_algorithm",
+        ],
+        "metarl.algos.registry",
+    ),
+    **dict.fromkeys(["register_bundled_families", "load_family_entry_points"], "metarl.registry"),
+    **dict.fromkeys(["AdaptationReport", "evaluate"], "metarl.evaluation"),
+    **dict.fromkeys(["EpisodeBatch", "FamilyVecEnv", "Sampler"], "metarl.sampling"),
+}
 
 __all__ = [
     "ALGORITHM_ENTRY_POINT_GROUP",
@@ -90,7 +113,20 @@ __all__ = [
 ]
 
 
-register_bundled_families()
-load_family_entry_points()
-register_bundled_algorithms()
-load_algorithm_entry_points()
+def __getattr__(name: str) -> Any:
+    """Import a heavy name (learners, sampler, evaluation) on its first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metarl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later uses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+# Gymnasium's ids ("metarl/<id>") must exist once metarl is imported; no family module is
+# imported by this, and no learner or torch.
+_register_families()

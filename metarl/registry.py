@@ -61,6 +61,21 @@ class FamilySpec:
 
 
 _REGISTRY: dict[str, FamilySpec] = {}
+#: Whether the bundled families and the entry-point group are in :data:`_REGISTRY`.
+_LOADED = False
+
+
+def _ensure_loaded() -> None:
+    """Register the bundled families and the entry-point group's, once, before the registry
+    is first read or changed (``import metarl`` does it first, for Gymnasium's ids).
+
+    A failure (an entry point claiming a registered id) is raised again on every later use.
+    """
+    global _LOADED
+    if not _LOADED:
+        register_bundled_families()
+        load_family_entry_points()
+        _LOADED = True
 
 
 def _check_entry_point(family_id: str, entry_point: Any) -> None:
@@ -93,6 +108,7 @@ def register_family(
         ValueError: malformed id or entry point, or ``id`` already registered without
             ``override=True``.
     """
+    _ensure_loaded()
     _register(id, entry_point, override=override, defaults=defaults, source="register_family")
 
 
@@ -125,10 +141,12 @@ def unregister_family(id: str) -> None:
 
 def family_ids() -> list[str]:
     """The registered family ids, sorted."""
+    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def _get_spec(id: str) -> FamilySpec:
+    _ensure_loaded()
     try:
         return _REGISTRY[id]
     except (KeyError, TypeError):
@@ -192,7 +210,8 @@ def _make_gym_env(family_id: str, **kwargs: Any) -> gym.Env:
 
 
 def register_bundled_families() -> None:
-    """Register the families shipped in ``metarl_envs`` (lazily; called on ``import metarl``)."""
+    """Register the families shipped in ``metarl_envs`` (lazily: a family's module is imported
+    when it is first made). Runs before the registry is first used."""
     from metarl_envs import BUNDLED_FAMILIES
 
     for family_id, entry_point in BUNDLED_FAMILIES.items():
@@ -204,7 +223,7 @@ def register_bundled_families() -> None:
 
 def load_family_entry_points() -> None:
     """Register the families that installed packages declare in the ``metarl.families``
-    entry-point group. Called on ``import metarl``; imports none of their code.
+    entry-point group. Runs before the registry is first used; imports none of their code.
 
     Raises:
         ValueError: an entry point claims an id already registered with another entry point.

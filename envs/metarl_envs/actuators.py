@@ -47,8 +47,9 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from metarl import Choice, Parameter, TaskFamily, Uniform
-from metarl.task import Task
+from metarl.distributions import Choice, Uniform
+from metarl.family import TaskFamily
+from metarl.task import Parameter, Task
 from metarl_envs._mujoco import (
     CachedModel,
     SummedReward,

@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-from metarl import Choice, Disk, Parameter, TaskFamily, Uniform
+from metarl.distributions import Choice, Disk, Uniform
+from metarl.family import TaskFamily
+from metarl.task import Parameter
 from metarl_envs._mujoco import (
     CachedModel,
     SummedReward,

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from metarl import Choice, Parameter, TaskFamily, Uniform
+from metarl.distributions import Choice, Uniform
+from metarl.family import TaskFamily
+from metarl.task import Parameter
 from metarl_envs._mujoco import (
     CachedModel,
     finite_float,

@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from metarl import Parameter, TaskFamily, Uniform
+from metarl.distributions import Uniform
+from metarl.family import TaskFamily
+from metarl.task import Parameter
 from metarl_envs._mujoco import goal_array
 
 GOAL_TOLERANCE = 0.01

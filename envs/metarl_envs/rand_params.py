@@ -33,7 +33,9 @@ from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv, expand_model_path
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
-from metarl import LogUniform, Parameter, TaskFamily
+from metarl.distributions import LogUniform
+from metarl.family import TaskFamily
+from metarl.task import Parameter
 from metarl_envs._mujoco import CachedModel, SummedReward, record_init_args, update_init_args
 from metarl_envs._vector import HalfCheetahStep, HopperStep, Walker2dStep
 

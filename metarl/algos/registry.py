@@ -37,7 +37,8 @@ from metarl.plugins import (
 #: The entry-point group installed packages declare their meta-learners in.
 ALGORITHM_ENTRY_POINT_GROUP = "metarl.algorithms"
 
-#: The learners shipped with metarl, registered (lazily) on ``import metarl``.
+#: The learners shipped with metarl, registered (lazily: imported when first used) before the
+#: registry is first read or changed.
 BUNDLED_ALGORITHMS = {
     "maml_trpo": "metarl.algos.maml_trpo:MAMLTRPO",
     "reptile": "metarl.algos.reptile:Reptile",
@@ -60,6 +61,21 @@ class AlgorithmSpec:
 
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}
+#: Whether the bundled learners and the entry-point group are in :data:`_REGISTRY`.
+_LOADED = False
+
+
+def _ensure_loaded() -> None:
+    """Register the bundled learners and the entry-point group's, once, before the registry
+    is first read or changed (``import metarl`` imports no learner, nor torch).
+
+    A failure (an entry point claiming a registered name) is raised again on every later use.
+    """
+    global _LOADED
+    if not _LOADED:
+        register_bundled_algorithms()
+        load_algorithm_entry_points()
+        _LOADED = True
 
 
 def _check_class(name: str, cls: Any) -> None:
@@ -103,6 +119,7 @@ def register_algorithm(
             name, or ``name`` already registered without ``override=True``.
         TypeError: not a MetaLearner subclass, abstract, or without a LearnerConfig class.
     """
+    _ensure_loaded()
     _register(name, entry_point, override=override, source="register_algorithm")
 
 
@@ -132,6 +149,7 @@ def unregister_algorithm(name: str) -> None:
 
 def algorithm_names() -> list[str]:
     """The registered algorithm names, sorted."""
+    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
@@ -141,6 +159,7 @@ def algorithm_spec(name: str) -> AlgorithmSpec:
     Raises:
         UnknownAlgorithmError: no such name (the message names the closest ones).
     """
+    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -164,7 +183,7 @@ def learner_class(name: str) -> type[MetaLearner]:
 
 
 def register_bundled_algorithms() -> None:
-    """Register metarl's own learners (called on ``import metarl``)."""
+    """Register metarl's own learners (runs before the registry is first used)."""
     for name, entry_point in BUNDLED_ALGORITHMS.items():
         if name not in _REGISTRY:
             _register(name, entry_point, override=False, source="metarl (bundled)")
@@ -172,7 +191,7 @@ def register_bundled_algorithms() -> None:
 
 def load_algorithm_entry_points() -> None:
     """Register the learners installed packages declare in the ``metarl.algorithms``
-    entry-point group. Called on ``import metarl``; imports none of their code.
+    entry-point group. Runs before the registry is first used; imports none of their code.
 
     Raises:
         ValueError: an entry point claims a name already registered with another class.
