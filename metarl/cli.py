@@ -132,7 +132,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     given = {name: value for name, value in options.items() if value is not None}
     if args.eval_every is not None:
-        from metarl.algos.callbacks import EvaluationCallback
+        from metarl.evaluation.callbacks import EvaluationCallback
 
         callback = EvaluationCallback(args.eval_every, verbose=True, **given)
     elif given:

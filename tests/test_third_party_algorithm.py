@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 
 import metarl
-from metarl.algos.base import Adaptation, inner_return_stats, mean_valid_return
+from metarl.adaptation import Adaptation
+from metarl.algos.base import inner_return_stats, mean_valid_return
 from metarl.algos.policy_gradient import TaskData, gaussian_log_prob, per_step_log_std, vpg_loss
 from metarl.policies import GaussianMLPPolicy
 

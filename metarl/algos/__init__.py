@@ -3,7 +3,8 @@
 
 ``metarl.load(path)`` brings back a learner from a run directory (its latest checkpoint) or from
 a checkpoint file. ``learner.train(n, callback=...)`` takes the callbacks of
-:mod:`metarl.algos.callbacks` (held-out evaluation during training, early stopping).
+:mod:`metarl.algos.callbacks` (early stopping) and :mod:`metarl.evaluation.callbacks` (held-out
+evaluation during training).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from metarl.algos.base import LearnerConfig, MetaLearner, latest_checkpoint
 from metarl.algos.callbacks import (
     Callback,
     CallbackList,
-    EvaluationCallback,
     StopTrainingOnReturn,
 )
 from metarl.algos.config import config_from_dict
@@ -77,7 +77,6 @@ __all__ = [
     "MAMLTRPO",
     "Callback",
     "CallbackList",
-    "EvaluationCallback",
     "LearnerConfig",
     "MAMLTRPOConfig",
     "MetaLearner",

@@ -3,11 +3,11 @@ its logs and checkpoints, bit-exact resume, the progress bar, and the adaptation
 algorithm is its config dataclass plus :meth:`MetaLearner.meta_step` (one meta-iteration) and
 :meth:`MetaLearner.adaptation` (its inner procedure, one step at a time).
 
-Adaptation is always the same loop (:meth:`MetaLearner.adapt_and_sample`): sample episodes of
-every task with the current parameters, take one adaptation step per task on them, sample
-again, and so on. Meta-training, :meth:`MetaLearner.adapt` and held-out evaluation
-(:func:`metarl.evaluate`) all run it, so a learner adapts at test time exactly as it did in
-training.
+A learner is an :class:`~metarl.adaptation.Adaptable`: adaptation is always the loop of
+:func:`metarl.adaptation.adapt_and_sample` (sample episodes of every task with the current
+parameters, take one adaptation step per task on them, sample again, ...). Meta-training,
+:meth:`MetaLearner.adapt` and held-out evaluation (:func:`metarl.evaluate`) all run it, so a
+learner adapts at test time exactly as it did in training.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import yaml
 from tqdm import tqdm
 
 from metarl import seeds
+from metarl.adaptation import Adaptation, Description, adapt_and_sample
 from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
 from metarl.algos.run_log import RunLog
@@ -121,35 +122,6 @@ def inner_return_stats(returns: list[float]) -> dict[str, float]:
     stats = {"return_before": returns[0]}
     stats.update({f"return_after_step_{k}": r for k, r in enumerate(returns[1:], start=1)})
     return stats
-
-
-class Adaptation(abc.ABC):
-    """One adaptation of the meta-parameters to a list of tasks, in progress: :attr:`params`
-    are the current parameters of every task, stacked ``[tasks, ...]``; :meth:`step` takes one
-    adaptation step per task on a batch sampled with them."""
-
-    params: dict[str, torch.Tensor]
-
-    @abc.abstractmethod
-    def step(self, batch: EpisodeBatch) -> None:
-        """Update :attr:`params` from ``batch`` (sampled with the current :attr:`params`)."""
-
-
-@dataclass(frozen=True)
-class AdaptationResult:
-    """What :meth:`MetaLearner.adapt_and_sample` returns.
-
-    Attributes:
-        batches: ``batches[k]`` was sampled after ``k`` adaptation steps.
-        params: the adapted parameters after the last step, stacked ``[tasks, ...]``.
-        adaptation: the finished :class:`Adaptation` (algorithm-specific extras).
-        sampling_seconds: wall-clock time spent sampling.
-    """
-
-    batches: list[EpisodeBatch]
-    params: dict[str, torch.Tensor]
-    adaptation: Adaptation
-    sampling_seconds: float
 
 
 class MetaLearner(abc.ABC):
@@ -256,46 +228,23 @@ class MetaLearner(abc.ABC):
         procedure). ``seed`` seeds any randomness of its own (minibatch order); None takes it
         from the training stream, as meta-training does."""
 
-    def adapt_and_sample(
-        self,
-        tasks: Sequence[Task],
-        episodes: int,
-        steps: int,
-        seed: int | None = None,
-        sample_last: bool = True,
-    ) -> AdaptationResult:
-        """Sample ``episodes`` of every task with the meta-parameters, adapt on them, sample
-        again, ... for ``steps`` steps: ``steps + 1`` batches (without the last, after the
-        final step, unless ``sample_last``).
-
-        ``seed`` None samples from the sampler's stream (meta-training); an int makes the
-        result a function of ``seed`` alone, whatever was sampled before (evaluation).
-        """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-        tasks = list(tasks)
-        adaptation = self.adaptation(tasks, seed)
-        batches, seconds = [], 0.0
-        for k in range(steps + 1 if sample_last else steps):
-            start = time.perf_counter()
-            batches.append(
-                self.sampler.sample(
-                    tasks,
-                    GaussianMLPPolicy.unstack_params(adaptation.params),
-                    episodes,
-                    seed=None if seed is None else seeds.evaluation_step(seed, k),
-                )
-            )
-            seconds += time.perf_counter() - start
-            if k < steps:
-                adaptation.step(batches[-1])
-        params = {k: v.detach() for k, v in adaptation.params.items()}
-        return AdaptationResult(batches, params, adaptation, seconds)
+    def describe(self) -> Description:
+        """How a report names this learner: its algorithm, its display name and iteration,
+        its env steps and config."""
+        label = type(self).display_name
+        if self.iteration:
+            label += f" (iteration {self.iteration})"
+        info = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "config": config_to_dict(self.config),
+        }
+        return Description(self.algorithm, label, info)
 
     def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:
         """The policy parameters adapted to ``task`` from the meta-parameters, with ``steps``
         updates of ``episodes`` fresh episodes each (from the sampler's stream)."""
-        result = self.adapt_and_sample([task], episodes, steps, sample_last=False)
+        result = adapt_and_sample(self, [task], episodes, steps, sample_last=False)
         return GaussianMLPPolicy.unstack_params(result.params)[0]
 
     def stacked_params(self, n: int) -> dict[str, torch.Tensor]:

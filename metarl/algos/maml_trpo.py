@@ -31,8 +31,8 @@ from typing import Any, cast
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from metarl.adaptation import Adaptation, adapt_and_sample
 from metarl.algos.base import (
-    Adaptation,
     LearnerConfig,
     MetaLearner,
     inner_return_stats,
@@ -125,7 +125,7 @@ class MAMLTRPO(MetaLearner):
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        result = self.adapt_and_sample(tasks, cfg.fast_batch_size, cfg.inner_steps)
+        result = adapt_and_sample(self, tasks, cfg.fast_batch_size, cfg.inner_steps)
         self.env_steps += sum(b.num_env_steps for b in result.batches)
         *inner_batches, valid_batch = result.batches
         inner = cast(MAMLAdaptation, result.adaptation).data

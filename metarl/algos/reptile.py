@@ -36,8 +36,8 @@ from typing import Any
 import torch
 
 from metarl import seeds
+from metarl.adaptation import Adaptation, adapt_and_sample
 from metarl.algos.base import (
-    Adaptation,
     LearnerConfig,
     MetaLearner,
     inner_return_stats,
@@ -232,8 +232,8 @@ class Reptile(MetaLearner):
         cfg = self.config
         start = time.perf_counter()
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        result = self.adapt_and_sample(
-            tasks, cfg.fast_batch_size, cfg.inner_steps, sample_last=cfg.sample_after
+        result = adapt_and_sample(
+            self, tasks, cfg.fast_batch_size, cfg.inner_steps, sample_last=cfg.sample_after
         )
         self.env_steps += sum(b.num_env_steps for b in result.batches)
         returns = [mean_valid_return(b) for b in result.batches]

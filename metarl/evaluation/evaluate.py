@@ -1,11 +1,16 @@
-"""Held-out evaluation of a meta-learner: the MAML paper's protocol.
+"""Held-out evaluation of anything adaptable (a meta-learner, a baseline): the MAML paper's
+protocol.
 
-For each task: sample ``episodes`` episodes with the meta-parameters (step 0), take one
-adaptation step on them with the learner's own inner procedure, sample ``episodes`` more with
-the adapted parameters (step 1), and so on up to ``steps``. Every task is adapted from the
-meta-parameters independently (all of them at once, in one batch); nothing is learned across
-tasks. The sampling of step ``k`` is seeded from ``(seed, k)`` alone, so an evaluation is
-repeatable and independent of what the learner sampled before.
+For each task: sample ``episodes`` episodes with the starting parameters (step 0), take one
+adaptation step on them with the adaptable's own procedure (a meta-learner's inner
+procedure, PPO's update for the PPO baselines, none for the oracle), sample ``episodes``
+more with the adapted parameters (step 1), and so on up to ``steps``. Every task is adapted
+from the starting parameters independently (all of them at once, in one batch); nothing is
+learned across tasks. The sampling of step ``k`` is seeded from ``(seed, k)`` alone
+(:func:`metarl.seeds.evaluation_step`), so an evaluation is repeatable, independent of what
+was sampled before, and draws the same env resets for every adaptable it measures.
+
+Evaluation knows the :class:`~metarl.adaptation.Adaptable` protocol, not the learners.
 """
 
 from __future__ import annotations
@@ -14,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from metarl.algos.base import AdaptationResult, MetaLearner
-from metarl.algos.config import config_to_dict
+from metarl.adaptation import Adaptable, AdaptationResult, adapt_and_sample
 from metarl.evaluation.report import AdaptationReport
 from metarl.evaluation.tasks import TASK_SETS, resolve_tasks
 from metarl.sampling import EpisodeBatch
@@ -30,12 +34,10 @@ def task_set_name(tasks: Any) -> str:
     return "tasks"
 
 
-def default_report_path(
-    learner: MetaLearner, tasks: Any, seed: int, beside: Path | None = None
-) -> Path:
+def default_report_path(learner: Any, tasks: Any, seed: int, beside: Path | None = None) -> Path:
     """Where an evaluation report goes by default:
-    ``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json``, or under ``beside`` (a lone
-    checkpoint's folder) when the learner has no run directory."""
+    ``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json`` of a meta-learner, or under
+    ``beside`` (a lone checkpoint's folder) when it has no run directory."""
     folder = learner.run_dir if learner.run_dir is not None else beside
     if folder is None:
         raise ValueError("this learner has no run directory; give the report a path")
@@ -54,52 +56,42 @@ def episode_returns(batch: EpisodeBatch) -> list[list[float | None]]:
 
 
 def run_evaluation(
-    learner: MetaLearner,
+    adaptable: Adaptable,
     tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
     steps: int = 3,
     episodes: int = 20,
     seed: int = 0,
     num_tasks: int = 40,
     label: str = "",
-    learner_name: str | None = None,
+    name: str | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> tuple[AdaptationReport, list[Task], AdaptationResult]:
     """:func:`evaluate`, also returning the tasks and the adaptation itself (its batches and
-    adapted parameters, e.g. to film them)."""
-    for name, value, low in (("steps", steps, 0), ("episodes", episodes, 1)):
+    adapted parameters, e.g. to film them). ``name`` and ``info`` replace and extend what
+    ``adaptable.describe()`` gives the report (a baseline reported under its own name)."""
+    for option, value, low in (("steps", steps, 0), ("episodes", episodes, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    task_list, task_set = resolve_tasks(learner.family, tasks, num_tasks, seed)
-    result = learner.adapt_and_sample(task_list, episodes, steps, seed=seed)
+            raise ValueError(f"{option} must be an int >= {low}, got {value!r}")
+    task_list, task_set = resolve_tasks(adaptable.family, tasks, num_tasks, seed)
+    result = adapt_and_sample(adaptable, task_list, episodes, steps, seed=seed)
     per_step = [episode_returns(batch) for batch in result.batches]  # [step][task][episode]
     returns = [[per_step[k][i] for k in range(steps + 1)] for i in range(len(task_list))]
-    name = learner_name or learner.algorithm
-    details = {
-        "task_set": task_set,
-        "iteration": learner.iteration,
-        "env_steps": learner.env_steps,
-        "config": config_to_dict(learner.config),
-        **(info or {}),
-    }
-    if not label and learner_name is None:
-        label = type(learner).display_name
-        if learner.iteration:
-            label += f" (iteration {learner.iteration})"
+    description = adaptable.describe()
     report = AdaptationReport(
-        family=learner.family.id,
-        learner=name,
+        family=adaptable.family.id,
+        learner=name or description.name,
         tasks=[t.to_dict() for t in task_list],
         returns=returns,
         episodes=episodes,
         seed=seed,
-        label=label,
-        info=details,
+        label=label or description.label,
+        info={"task_set": task_set, **description.info, **(info or {})},
     )
     return report, task_list, result
 
 
 def evaluate(
-    learner: MetaLearner,
+    adaptable: Adaptable,
     tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
     steps: int = 3,
     episodes: int = 20,
@@ -110,7 +102,9 @@ def evaluate(
     """Returns after 0..``steps`` adaptation steps of ``episodes`` episodes each, per task.
 
     Args:
-        learner: a meta-learner (``metarl.load(run_dir)``, or any trained learner).
+        adaptable: a meta-learner (``metarl.load(run_dir)``, or any trained learner), or
+            anything else with the :class:`~metarl.adaptation.Adaptable` protocol (the
+            baselines of :mod:`metarl.baselines`).
         tasks: ``"test"`` (the family's fixed held-out set), ``"ood"`` (its out-of-distribution
             held-out set), ``"train"`` (fresh draws from the training distribution), a JSON file
             of task dicts, or a list of tasks or task dicts.
@@ -118,10 +112,11 @@ def evaluate(
         episodes: episodes sampled per task at each step; a step adapts on them.
         seed: the evaluation's seed (sampling, and the ``"train"`` draws).
         num_tasks: how many tasks of a named set (the MAML paper evaluates on 40).
-        label: the legend text (default: the algorithm's name and the iteration).
+        label: the legend text (default: ``adaptable.describe().label``, for a learner its
+            algorithm's name and the iteration).
 
     Returns:
         An :class:`AdaptationReport`: every return, and per step the mean, std and 95% CI.
     """
-    report, _, _ = run_evaluation(learner, tasks, steps, episodes, seed, num_tasks, label)
+    report, _, _ = run_evaluation(adaptable, tasks, steps, episodes, seed, num_tasks, label)
     return report
