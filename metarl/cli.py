@@ -32,7 +32,7 @@ from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
     POLICY_BASELINES,
-    baseline_learner,
+    compared_learner,
     evaluate_baseline_checkpoint,
     is_baseline_checkpoint,
     run_baseline,
@@ -252,23 +252,20 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     save_policy = args.save_policy
     if save_policy is None and args.policy is None and args.name in POLICY_BASELINES:
         save_policy = out.with_suffix(".safetensors")  # PPO's training is worth keeping
-    learner = baseline_learner(args.family, args.like, args.config, args.seed)
-    try:
-        report = run_baseline(
-            args.name,
-            learner,
-            args.tasks,
-            steps=args.steps,
-            episodes=args.episodes,
-            seed=args.seed or 0,
-            num_tasks=args.num_tasks,
-            timesteps=timesteps or DEFAULT_TIMESTEPS,
-            label=args.label or "",
-            policy=args.policy,
-            save_policy=save_policy,
-        )
-    finally:
-        learner.close()
+    compared = compared_learner(args.family, args.like, args.config, args.seed)
+    report = run_baseline(
+        args.name,
+        compared,
+        args.tasks,
+        steps=args.steps,
+        episodes=args.episodes,
+        seed=args.seed or 0,
+        num_tasks=args.num_tasks,
+        timesteps=timesteps or DEFAULT_TIMESTEPS,
+        label=args.label or "",
+        policy=args.policy,
+        save_policy=save_policy,
+    )
     report.save(out)
     print(report.summary())
     print(f"report: {out}")

@@ -17,8 +17,7 @@ changing any of them would change published figures, so they are kept and listed
 - :func:`evaluation_step` ``(s, 1)`` and :func:`task_env_draws` ``(s)``.
 - :func:`evaluation_step` ``(s, 2)`` and :func:`reptile_minibatches` ``(s)`` and ``(s, 0)``:
   Reptile's minibatch order when adapting with seed ``s``, and at its first iteration.
-- :func:`sampler_batch` ``(s)``'s streams, :func:`oracle_step` ``(s, 0, 0)``'s, and (the
-  action noise) :func:`learner_tasks` ``(s)``.
+- :func:`sampler_batch` ``(s)``'s action noise and :func:`learner_tasks` ``(s)``.
 - :func:`sampler_call` ``(s, k)``'s reset seeds and :func:`vec_env_tasks` ``(s, k)``.
 """
 
@@ -87,13 +86,6 @@ def evaluation_step(seed: int, step: int) -> int:
 def train_tasks(seed: int) -> np.random.SeedSequence:
     """Fresh draws of the training distribution for an evaluation (``--tasks train``)."""
     return np.random.SeedSequence(seed)
-
-
-def oracle_step(seed: int, step: int, task: int) -> tuple[np.random.SeedSequence, int]:
-    """The oracle's evaluation, step ``step`` of task index ``task``: the sequence of its
-    episodes' reset seeds, and the torch seed of its action noise."""
-    resets, actions = np.random.SeedSequence((seed, step, task)).spawn(2)
-    return resets, torch_seed(actions)
 
 
 def finetune_task(seed: int, task: int) -> int:

@@ -22,9 +22,6 @@ def test_every_stream_keeps_the_key_results_were_drawn_with():
     assert resets.generate_state(2).tolist() == [1201125462, 788422957]
     assert noise == 2021251017632032385
     assert seeds.evaluation_step(7, 2) == 1009178997
-    resets, noise = seeds.oracle_step(7, 2, 3)
-    assert resets.generate_state(2).tolist() == [3649530205, 736368481]
-    assert noise == 6127893389918460352
     assert first_word(seeds.task_env_draws(7)) == 369571992
     assert first_word(seeds.vec_env_tasks(7, 3)) == 2234724314
     assert seeds.vec_env_reset(7, 3, 5) == 253126822
@@ -44,7 +41,6 @@ def consumed(seed: int, k: int, i: int) -> dict[str, list[np.random.SeedSequence
         f"evaluation_step(s, {k})": [sequence((seed, k))],
         "reptile_minibatches(s)": [sequence((seed, 2))],
         f"reptile_minibatches(s, iteration={k})": [sequence((seed, 2, k))],
-        f"oracle_step(s, {k}, {i})": list(sequence((seed, k, i)).spawn(2)),
         "task_env_draws(s)": [seeds.task_env_draws(seed)],
         "train_tasks(s)": [seeds.train_tasks(seed)],
         f"vec_env_tasks(s, {k})": [seeds.vec_env_tasks(seed, k)],
@@ -67,8 +63,7 @@ def test_streams_share_a_sequence_only_where_the_module_says_so():
                 ["evaluation_step(s, 1)", "task_env_draws(s)"],
                 ["evaluation_step(s, 0)", "train_tasks(s)"],
                 ["evaluation_step(s, 2)", "reptile_minibatches(s)", reptile_first],
-                ["learner_tasks(s)", "oracle_step(s, 0, 0)", "sampler_batch(s)"],
-                ["oracle_step(s, 0, 0)", "sampler_batch(s)"],
+                ["learner_tasks(s)", "sampler_batch(s)"],
                 *[[f"sampler_call(s, {k})", f"vec_env_tasks(s, {k})"] for k in range(3)],
             ]
         )

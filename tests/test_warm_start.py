@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import metarl
-from metarl.baselines import baseline_learner, run_baseline
+from metarl.baselines import compared_learner, run_baseline
 from metarl.checkpoint import CheckpointError
 from metarl.cli import main
 from tests.test_train_cli import TINY  # a two-iteration MAML-TRPO run on Navigation2D
@@ -62,9 +62,11 @@ def test_a_warm_started_run_resumes_and_loads_without_the_file(tmp_path, source,
     assert main([*args, "--resume", "--iterations", "2"]) == 0
     assert "iteration 2:" in capsys.readouterr().out
     # Its random init is the config's fresh policy, not the warm start.
-    with baseline_learner(like=run) as learner:
+    compared = compared_learner(like=run)
+    with compared.learner() as learner:
         assert learner.config.init_policy is None and learner.env_steps == 0
-        run_baseline("random-init", learner, "test", steps=1, episodes=2, num_tasks=2)
+    report = run_baseline("random-init", compared, "test", steps=1, episodes=2, num_tasks=2)
+    assert report.info["env_steps"] == 0
 
 
 def test_a_saved_pretrained_policy_is_a_warm_start(tmp_path):

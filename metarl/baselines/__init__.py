@@ -11,41 +11,39 @@ budget as a meta-learner, in the same report format (:class:`~metarl.AdaptationR
   critic): what a user who pre-trains with PPO would do next, with no inner procedure made
   for a meta-learned policy.
 - ``ppo-scratch``: SB3 PPO learning each held-out task from scratch, with the same episode
-  budget: ``steps + 1`` rollouts of ``episodes`` episodes, one PPO update after each.
+  budget: each adaptation step is one PPO update (SB3's defaults, one minibatch per
+  episode) on the ``episodes`` episodes just sampled.
 - ``oracle``: PPO trained on the whole distribution with the task's parameters in its
   observation; it needs no adaptation (an upper reference; every step samples it again).
 
 The meta-learner whose inner procedure, architecture and family a baseline uses comes from a
 run (``like=RUN_DIR``: its config, and for ``random-init`` its exact initial parameters), a
-config file, or the defaults of MAML-TRPO for a family.
+config file, or the defaults of MAML-TRPO for a family (:func:`compared_learner`).
+
+Every baseline is an :class:`~metarl.adaptation.Adaptable` (a learner, or one of
+:mod:`metarl.baselines.adaptables`), measured by :func:`metarl.evaluate`'s loop: its
+episodes are drawn by the same sampler with the same seeds as a meta-learner's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from metarl import seeds
+from metarl.adaptation import Adaptable, Description
 from metarl.algos import learner_class, resolve_checkpoint
 from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
-from metarl.baselines.envs import TaskEnv
-from metarl.baselines.ppo import (
-    oracle_returns,
-    ppo_from_scratch_returns,
-    pretrain_ppo,
-    tasks_progress,
-)
+from metarl.baselines.adaptables import OracleBaseline, PPOBaseline, oracle_policy
+from metarl.baselines.ppo import pretrain_ppo
 from metarl.checkpoint import load_checkpoint, save_checkpoint, section
 from metarl.evaluation.evaluate import run_evaluation
 from metarl.evaluation.report import AdaptationReport
-from metarl.evaluation.tasks import resolve_tasks
-from metarl.family import TaskFamily
-from metarl.policies import GaussianMLPPolicy
+from metarl.registry import make_family
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 
@@ -65,16 +63,32 @@ POLICY_BASELINES = ("pretrained", "pretrained-finetune", "oracle")
 DEFAULT_TIMESTEPS = 1_000_000
 
 
-def baseline_learner(
+@dataclass(frozen=True)
+class ComparedLearner:
+    """The meta-learner a baseline is compared with: its algorithm and config give the
+    baseline its family, policy architecture, sampler backend and (for ``random-init`` and
+    ``pretrained``) inner procedure. ``source`` says where the config came from (errors name
+    it)."""
+
+    algorithm: str
+    config: LearnerConfig
+    source: str = "defaults"
+
+    def learner(self) -> MetaLearner:
+        """A fresh (untrained) learner of this config: its policy is the run's own starting
+        point (the same seed, the same initialisation)."""
+        return learner_class(self.algorithm)(self.config)
+
+
+def compared_learner(
     family: str | None = None,
     like: str | Path | None = None,
     config: str | Path | None = None,
     seed: int | None = None,
-) -> MetaLearner:
-    """A fresh (untrained) meta-learner giving a baseline its family, architecture and inner
-    procedure: the config of the run ``like`` (a run directory or checkpoint), of the config
-    file ``config``, or MAML-TRPO's defaults on ``family``. ``seed`` overrides the config's
-    (the policy's initialisation)."""
+) -> ComparedLearner:
+    """The meta-learner a baseline is compared with: the config of the run ``like`` (a run
+    directory or checkpoint), of the config file ``config``, or MAML-TRPO's defaults on
+    ``family``. ``seed`` overrides the config's (the policy's initialisation)."""
     if sum(x is not None for x in (family, like, config)) != 1:
         raise ValueError(
             "give exactly one of family (MAML-TRPO's defaults on it), like (a run directory "
@@ -92,14 +106,12 @@ def baseline_learner(
     if seed is not None:
         values["seed"] = seed
     values.pop("init_policy", None)  # a warm-started run's random init is still random
-    return learner_from_config(algorithm, values, source)
+    return ComparedLearner(algorithm, _config(algorithm, values, source), source)
 
 
-def learner_from_config(algorithm: str, values: Mapping[str, Any], source: str) -> MetaLearner:
-    """A fresh learner of ``algorithm`` with config ``values`` (checked; errors name
-    ``source``)."""
-    cls = learner_class(algorithm)
-    return cls(config_from_dict(cls.config_class, values, source))
+def _config(algorithm: str, values: Mapping[str, Any], source: str) -> LearnerConfig:
+    """``algorithm``'s config of ``values`` (checked; errors name ``source``)."""
+    return config_from_dict(learner_class(algorithm).config_class, values, source)
 
 
 def run_env_steps(like: str | Path) -> int:
@@ -118,7 +130,7 @@ def run_env_steps(like: str | Path) -> int:
 
 def run_baseline(
     name: str,
-    learner: MetaLearner,
+    compared: ComparedLearner,
     tasks: str | Path | Sequence[Task | Mapping[str, Any]] = "test",
     steps: int = 3,
     episodes: int = 20,
@@ -130,14 +142,14 @@ def run_baseline(
     policy: str | Path | None = None,
     save_policy: str | Path | None = None,
 ) -> AdaptationReport:
-    """Measure baseline ``name`` (one of :data:`BASELINES`) on ``tasks`` as
-    :func:`metarl.evaluate` measures a meta-learner: returns after 0..``steps`` adaptation
-    steps of ``episodes`` episodes. ``learner`` (from :func:`baseline_learner`) gives the
-    family, the policy architecture and the inner procedure; ``timesteps`` is PPO's training
-    budget for ``pretrained``, ``pretrained-finetune`` and ``oracle``, and ``ppo_kwargs``
-    change SB3's PPO defaults for their pre-training; ``label`` is the legend text (default:
-    the baseline's name and inner procedure). ``pretrained`` replaces ``learner``'s
-    parameters with PPO's.
+    """Measure baseline ``name`` (one of :data:`BASELINES`) on ``tasks`` with
+    :func:`metarl.evaluate`'s protocol and loop: returns after 0..``steps`` adaptation steps
+    of ``episodes`` episodes, sampled with the same seeds as a meta-learner's evaluation.
+    ``compared`` (from :func:`compared_learner`) gives the family, the policy architecture,
+    the sampler and the inner procedure; ``timesteps`` is PPO's training budget for
+    ``pretrained``, ``pretrained-finetune`` and ``oracle``, and ``ppo_kwargs`` change SB3's
+    PPO defaults for their pre-training; ``label`` is the legend text (default: the
+    baseline's name and inner procedure).
 
     ``pretrained``, ``pretrained-finetune`` and ``oracle`` train a policy: ``save_policy``
     writes it as a checkpoint (safetensors + JSON; ``metarl evaluate`` re-evaluates it, on
@@ -152,21 +164,22 @@ def run_baseline(
     trains = name in POLICY_BASELINES
     if not trains and (policy is not None or save_policy is not None):
         raise ValueError(f"{name} trains no policy to save or load; leave out policy/save_policy")
+    config = compared.config
     info: dict[str, Any] = {"baseline": name}
-    params = None
+    params: dict[str, torch.Tensor] = {}
     # The policy trained (and saved, and loaded): pretrained-finetune's is a pretrained one.
     policy_kind = "oracle" if name == "oracle" else "pretrained"
     if trains:
         info.update(ppo_timesteps=timesteps, ppo_kwargs=dict(ppo_kwargs or {}), ppo_seed=seed)
         if policy is not None:
-            params, saved = load_baseline_policy(policy, policy_kind, learner.family.id)
+            params, saved = load_baseline_policy(policy, policy_kind, config.family)
             info.update(saved, policy=str(policy))
         else:
             # A long pre-training saves its state beside the policy, and resumes from it.
             progress = None if save_policy is None else _progress_path(save_policy)
             model = pretrain_ppo(
-                learner.family,
-                learner.config,
+                make_family(config.family),
+                config,
                 timesteps,
                 seed,
                 name == "oracle",
@@ -174,83 +187,75 @@ def run_baseline(
                 progress,
             )
             params = params_from_sb3(model)
-    if name in ("pretrained", "pretrained-finetune"):
-        learner.policy.load_state_dict(params)
-        learner.env_steps = int(info["ppo_timesteps"])
-        if save_policy is not None:
-            learner.save(save_policy, baseline={**_policy_info(info), "baseline": policy_kind})
-            _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
-    if name in ("random-init", "pretrained"):
-        return evaluate_as_baseline(
-            learner, name, tasks, steps, episodes, seed, num_tasks, label, info
-        )
-
-    family = learner.family
-    task_list, task_set = resolve_tasks(family, tasks, num_tasks, seed)
-    if name == "oracle":
-        oracle = oracle_policy(family, learner.config)
-        oracle.load_state_dict(params)
-        if save_policy is not None:
-            save_checkpoint(
-                save_policy,
-                {f"policy/{k}": v for k, v in oracle.state_dict().items()},
-                {
-                    "algorithm": learner.algorithm,
-                    "config": config_to_dict(learner.config),
-                    "iteration": 0,
-                    "env_steps": int(info["ppo_timesteps"]),
-                    "baseline": _policy_info(info),
-                },
-            )
-            _progress_path(save_policy).unlink(missing_ok=True)  # the policy is saved: done
-        returns = oracle_returns(oracle, oracle.params(), family, task_list, steps, episodes, seed)
-    else:  # ppo-scratch, pretrained-finetune: PPO on each task, from scratch or pretrained
-        initial = params if name == "pretrained-finetune" else None
-        description = "PPO from scratch" if initial is None else "PPO fine-tuning"
-        returns = [
-            ppo_from_scratch_returns(
-                family,
-                learner.config,
-                task,
-                steps,
-                episodes,
-                seeds.finetune_task(seed, i),
-                initial_actor=initial,
-            )
-            for i, task in enumerate(tasks_progress(task_list, description))
-        ]
-    info.update(task_set=task_set, config=config_to_dict(learner.config))
-    return AdaptationReport(
-        family=family.id,
-        learner=name,
-        tasks=[t.to_dict() for t in task_list],
-        returns=returns,
-        episodes=episodes,
-        seed=seed,
-        label=label or BASELINES[name],
-        info=info,
-    )
-
-
-def evaluate_as_baseline(
-    learner: MetaLearner,
-    name: str,
-    tasks: str | Path | Sequence[Task | Mapping[str, Any]],
-    steps: int,
-    episodes: int,
-    seed: int,
-    num_tasks: int,
-    label: str,
-    info: Mapping[str, Any],
-) -> AdaptationReport:
-    """``random-init`` or ``pretrained``: ``learner``'s parameters adapted with its own inner
-    procedure, as :func:`metarl.evaluate` does, reported under the baseline's name."""
-    label = label or f"{BASELINES[name]} ({type(learner).display_name} adaptation)"
-    info = {**info, "inner_procedure": learner.algorithm}
-    report, _, _ = run_evaluation(
-        learner, tasks, steps, episodes, seed, num_tasks, label, name, info
-    )
+    if save_policy is not None:
+        _save_policy(policy_kind, save_policy, compared, params, _policy_info(info))
+    adaptable, description = _adaptable(name, compared, params, info, label)
+    try:
+        report, _, _ = run_evaluation(
+            adaptable, tasks, steps, episodes, seed, num_tasks,
+            description.label, description.name, description.info,
+        )  # fmt: skip
+    finally:
+        adaptable.close()
     return report
+
+
+def _adaptable(
+    name: str,
+    compared: ComparedLearner,
+    params: dict[str, torch.Tensor],
+    info: dict[str, Any],
+    label: str,
+) -> tuple[Adaptable, Description]:
+    """Baseline ``name`` as an adaptable, and how its report names and describes it."""
+    config = compared.config
+    if name in ("random-init", "pretrained"):  # the learner's own inner procedure
+        learner = compared.learner()
+        if name == "pretrained":
+            learner.policy.load_state_dict(params)
+            learner.env_steps = int(info["ppo_timesteps"])
+        details = {**learner.describe().info, **info, "inner_procedure": learner.algorithm}
+        label = label or f"{BASELINES[name]} ({type(learner).display_name} adaptation)"
+        return learner, Description(name, label, details)
+    family = make_family(config.family)
+    details = {**info, "config": config_to_dict(config)}
+    description = Description(name, label or BASELINES[name], details)
+    if name == "oracle":
+        return OracleBaseline(family, config, description, params), description
+    details["ppo_update"] = {"batch_size": family.horizon}  # one minibatch per episode
+    initial = params if name == "pretrained-finetune" else None
+    return PPOBaseline(family, config, description, initial_actor=initial), description
+
+
+def _save_policy(
+    kind: str,
+    path: str | Path,
+    compared: ComparedLearner,
+    params: Mapping[str, torch.Tensor],
+    record: dict[str, Any],
+) -> None:
+    """Write the policy a baseline trained (``kind``: ``pretrained`` or ``oracle``) as a
+    checkpoint ``metarl evaluate`` re-evaluates, and remove the state its training kept
+    while it ran."""
+    record = {**record, "baseline": kind}
+    if kind == "pretrained":  # a learner of the compared config, holding PPO's actor
+        with compared.learner() as learner:
+            learner.policy.load_state_dict(params)
+            learner.env_steps = int(record["ppo_timesteps"])
+            learner.save(path, baseline=record)
+    else:  # the oracle: its actor, of the observation with the task's features appended
+        save_checkpoint(
+            path,
+            {f"policy/{k}": v for k, v in params.items()},
+            {
+                "algorithm": compared.algorithm,
+                "config": config_to_dict(compared.config),
+                "iteration": 0,
+                "env_steps": int(record["ppo_timesteps"]),
+                "baseline": record,
+            },
+        )
+    _progress_path(path).unlink(missing_ok=True)  # the policy is saved: done
 
 
 def _progress_path(save_policy: str | Path) -> Path:
@@ -264,20 +269,6 @@ def _policy_info(info: Mapping[str, Any]) -> dict[str, Any]:
     """What a saved baseline policy records of how it was trained."""
     keys = ("baseline", "ppo_timesteps", "ppo_kwargs", "ppo_seed")
     return {k: info[k] for k in keys if k in info}
-
-
-def oracle_policy(family: TaskFamily, config: LearnerConfig) -> GaussianMLPPolicy:
-    """An untrained actor of the oracle's shape: the family's observation with its task
-    features appended, ``config``'s architecture."""
-    env = TaskEnv(family, observe_task=True)
-    try:
-        obs_dim = int(np.prod(env.observation_space.shape))
-        act_dim = int(env.action_space.shape[0])
-    finally:
-        env.close()
-    return GaussianMLPPolicy(
-        obs_dim, act_dim, config.hidden_sizes, config.activation, config.init_std
-    )
 
 
 def load_baseline_policy(
@@ -322,33 +313,32 @@ def evaluate_baseline_checkpoint(
     saved = meta.get("baseline")
     if not isinstance(saved, dict) or saved.get("baseline") not in ("pretrained", "oracle"):
         raise ValueError(f"{path} holds no saved pretrained or oracle policy")
-    name = saved["baseline"]
-    learner = learner_from_config(str(meta.get("algorithm")), meta["config"], str(path))
-    try:
-        return run_baseline(
-            name,
-            learner,
-            tasks,
-            steps,
-            episodes,
-            seed,
-            num_tasks,
-            timesteps=int(saved["ppo_timesteps"]),
-            label=label,
-            policy=path,
-        )
-    finally:
-        learner.close()
+    algorithm = str(meta.get("algorithm"))
+    compared = ComparedLearner(algorithm, _config(algorithm, meta["config"], str(path)), str(path))
+    return run_baseline(
+        saved["baseline"],
+        compared,
+        tasks,
+        steps,
+        episodes,
+        seed,
+        num_tasks,
+        timesteps=int(saved["ppo_timesteps"]),
+        label=label,
+        policy=path,
+    )
 
 
 __all__ = [
     "BASELINES",
     "DEFAULT_TIMESTEPS",
     "POLICY_BASELINES",
-    "baseline_learner",
+    "ComparedLearner",
+    "compared_learner",
     "evaluate_baseline_checkpoint",
     "is_baseline_checkpoint",
     "load_baseline_policy",
+    "oracle_policy",
     "run_baseline",
     "run_env_steps",
 ]

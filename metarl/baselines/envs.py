@@ -1,10 +1,9 @@
 """Envs for the Stable-Baselines3 baselines: a family's whole task distribution as one env (a
-new task at every reset), optionally with the task in the observation (the oracle), and a
-lock-step runner of one episode per env."""
+new task at every reset), optionally with the task in the observation (the oracle's
+pre-training)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -81,26 +80,3 @@ class TaskEnv(gym.Env):
 
     def close(self) -> None:
         self._env.close()
-
-
-def run_episodes(
-    envs: Sequence[gym.Env], act: Callable[[np.ndarray], np.ndarray], seeds: Sequence[int]
-) -> list[float | None]:
-    """One episode in each env, all in lock-step (``act`` maps the stacked observations of the
-    running envs to their actions); each episode's return, ``None`` if its physics went
-    unstable (``info["sim_unstable"]``, as the sampler masks such episodes out)."""
-    observations = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
-    totals = [0.0] * len(envs)
-    unstable = [False] * len(envs)
-    running = list(range(len(envs)))
-    while running:
-        actions = act(np.stack([observations[i] for i in running]))
-        still = []
-        for i, action in zip(running, actions, strict=True):
-            observations[i], reward, terminated, truncated, info = envs[i].step(action)
-            totals[i] += float(reward)
-            unstable[i] = bool(info.get("sim_unstable", False))
-            if not (terminated or truncated or unstable[i]):
-                still.append(i)
-        running = still
-    return [None if bad else total for total, bad in zip(totals, unstable, strict=True)]

@@ -1,6 +1,7 @@
-"""The Stable-Baselines3 PPO runs behind the baselines: pre-training on the whole task
-distribution (with or without the task in the observation), and PPO from scratch on one task
-with an adaptation budget.
+"""The Stable-Baselines3 PPO behind the baselines: pre-training on the whole task
+distribution (with or without the task in the observation), and one PPO update on a batch
+of the sampler's episodes (how PPO from scratch and PPO fine-tuning adapt, in
+:mod:`metarl.baselines.adaptables`).
 
 Pre-training runs on :class:`~metarl.FamilyVecEnv` (the sampler's batched physics; a new
 task every episode in each of ``PRETRAIN_ENVS`` envs), so that it can be given the env steps
@@ -10,7 +11,7 @@ per rollout (64 envs x 256 steps; SB3's default is 2048 x the envs) in minibatch
 instead of 64, which leaves the update a small part of the cost at these budgets. Chosen by
 ``experiments/ppo_settings.py`` (RESULTS.md): on HalfCheetahCrippledJoint-v0 it learns as
 much per env step as 32 envs x 256 steps, in less time, and more than minibatches of 4096.
-PPO from scratch keeps SB3's defaults. The actor always has our policy's architecture
+PPO's updates on a task keep SB3's defaults. The actor always has our policy's architecture
 (:mod:`metarl.sb3_bridge`).
 """
 
@@ -18,19 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
-from metarl import seeds
 from metarl.algos.base import LearnerConfig
-from metarl.baselines.envs import TaskEnv, run_episodes
 from metarl.checkpoint import (
     load_checkpoint,
     load_optimizer_state,
@@ -39,10 +38,11 @@ from metarl.checkpoint import (
     section,
 )
 from metarl.family import TaskFamily
-from metarl.policies import GaussianMLPPolicy
+from metarl.sampling import EpisodeBatch
 from metarl.sampling.vec_env import FamilyVecEnv
-from metarl.sb3_bridge import params_to_sb3, sb3_ppo
-from metarl.task import Task
+from metarl.sb3_bridge import sb3_ppo
+
+T = TypeVar("T")
 
 #: Envs PPO pre-training steps at once (SB3's ``n_envs``).
 PRETRAIN_ENVS = 64
@@ -67,27 +67,8 @@ class _Progress(BaseCallback):
         self._bar.close()
 
 
-class _RolloutReturns(BaseCallback):
-    """Collects the return of every episode that ends during each of PPO's rollouts:
-    ``returns[k]`` for rollout ``k`` (collected after ``k`` PPO updates)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.returns: list[list[float | None]] = [[]]
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:  # Monitor's record of an episode that just ended
-                unstable = info.get("sim_unstable", False)
-                self.returns[-1].append(None if unstable else float(info["episode"]["r"]))
-        return True
-
-    def _on_rollout_end(self) -> None:
-        self.returns.append([])
-
-
-def tasks_progress(tasks: Sequence[Task], description: str) -> Sequence[Task]:
-    """``tasks``, with a progress bar as they are iterated (a task can take a minute)."""
+def tasks_progress(tasks: Sequence[T], description: str) -> Sequence[T]:
+    """``tasks`` (or their indices), with a progress bar as they are iterated."""
     return tqdm(tasks, desc=description, unit="task", disable=None)
 
 
@@ -196,76 +177,65 @@ def pretrain_ppo(
     return model
 
 
-def oracle_returns(
-    policy: GaussianMLPPolicy,
-    params: Mapping[str, torch.Tensor],
-    family: TaskFamily,
-    tasks: Sequence[Task],
-    steps: int,
-    episodes: int,
-    seed: int,
-) -> list[list[list[float | None]]]:
-    """``[task][step][episode]`` returns of the oracle, the actor ``params`` of ``policy``
-    (an observation with the task's features appended): no adaptation, every step samples
-    ``episodes`` more episodes, acting stochastically as in training. Step ``k`` of task ``i``
-    is seeded from ``(seed, k, i)``: its resets and its action noise."""
-    out = []
-    for i, task in enumerate(tasks_progress(tasks, "oracle")):
-        envs = [TaskEnv(family, task, observe_task=True) for _ in range(episodes)]
-        try:
-            per_step = []
-            for k in range(steps + 1):
-                resets, noise_seed = seeds.oracle_step(seed, k, i)
-                generator = torch.Generator().manual_seed(noise_seed)
+def rollout_buffer(model: PPO, batch: EpisodeBatch) -> RolloutBuffer | None:
+    """SB3's rollout buffer for ``model``, holding the episodes of ``batch`` (one task) end to
+    end, with SB3's advantages and returns (GAE) computed; None if no episode is usable (all
+    had unstable physics, which are left out as everywhere else).
 
-                @torch.no_grad()
-                def act(obs: np.ndarray, generator: torch.Generator = generator) -> np.ndarray:
-                    x = torch.as_tensor(obs, dtype=torch.float32)
-                    mean, log_std = torch.func.functional_call(policy, dict(params), (x,))
-                    noise = torch.randn(mean.shape, generator=generator)
-                    return (mean + log_std.exp() * noise).numpy()
+    As SB3's own ``collect_rollouts`` fills it: values and log-probabilities from ``model``'s
+    policy, ``episode_starts`` at each episode's first step, and an episode cut by the horizon
+    (not terminated) bootstrapped by adding ``gamma * V`` to its last reward. SB3 takes the
+    value of the observation after the last step, which a batch does not keep: the value of
+    the last observation stands in for it (one step earlier)."""
+    if batch.num_tasks != 1:
+        raise ValueError(f"rollout_buffer takes a batch of one task, got {batch.num_tasks}")
+    episodes = [e for e in range(batch.episodes_per_task) if not bool(batch.sim_unstable[0, e])]
+    if not episodes:
+        return None
+    lengths = [int(batch.lengths[0, e]) for e in episodes]
 
-                reset_seeds = resets.generate_state(episodes).tolist()
-                per_step.append(run_episodes(envs, act, reset_seeds))
-        finally:
-            for env in envs:
-                env.close()
-        out.append(per_step)
-    return out
+    def steps_of(x: torch.Tensor) -> torch.Tensor:  # the valid steps, episode after episode
+        return torch.cat([x[0, e, :n] for e, n in zip(episodes, lengths, strict=True)])
 
-
-def ppo_from_scratch_returns(
-    family: TaskFamily,
-    config: LearnerConfig,
-    task: Task,
-    steps: int,
-    episodes: int,
-    seed: int,
-    initial_actor: Mapping[str, torch.Tensor] | None = None,
-) -> list[list[float | None]]:
-    """``[step][episode]`` returns of SB3 PPO learning ``task`` from a fresh policy with the
-    adaptation budget: ``steps + 1`` rollouts of ``episodes`` envs x the horizon (the env steps
-    of ``episodes`` episodes per step), one PPO update after each. Step ``k`` holds the
-    episodes that ended during rollout ``k`` (after ``k`` updates): ``episodes`` of them
-    unless episodes end early (a Hopper that falls starts a new one within the rollout).
-
-    ``initial_actor``: start from these actor parameters (one of our parameter dicts, e.g.
-    a pretrained policy) instead of a fresh actor: PPO fine-tuning. The critic starts fresh
-    either way (a saved policy keeps only its actor)."""
-    horizon = family.horizon
-    envs = DummyVecEnv([lambda: Monitor(family.make_env(task)) for _ in range(episodes)])
-    envs.seed(seed)
-    model = sb3_ppo(
-        family,
-        **_architecture(config),
-        seed=seed,
-        env=envs,
-        n_steps=horizon,
-        batch_size=horizon,  # `episodes` minibatches per epoch
+    obs, actions = steps_of(batch.observations), steps_of(batch.actions)
+    rewards = steps_of(batch.rewards).double()
+    ends = torch.tensor(lengths).cumsum(0) - 1
+    starts = torch.zeros(len(obs), dtype=torch.float64)
+    starts[0] = 1.0
+    starts[ends[:-1] + 1] = 1.0
+    with torch.no_grad():
+        values, log_probs, _ = model.policy.evaluate_actions(obs, actions)
+    values = values.flatten().double()
+    for e, end in zip(episodes, ends.tolist(), strict=True):
+        if not bool(batch.terminated[0, e]):  # cut by the horizon: bootstrap
+            rewards[end] += model.gamma * values[end]
+    buffer = RolloutBuffer(
+        len(obs),
+        model.observation_space,
+        model.action_space,
+        device="cpu",
+        gamma=model.gamma,
+        gae_lambda=model.gae_lambda,
+        n_envs=1,
     )
-    if initial_actor is not None:
-        params_to_sb3(model, initial_actor)
-    record = _RolloutReturns()
-    model.learn((steps + 1) * episodes * horizon, callback=record)
-    envs.close()
-    return record.returns[: steps + 1]
+    buffer.observations[:] = obs.numpy().reshape(buffer.observations.shape)
+    buffer.actions[:] = actions.numpy().reshape(buffer.actions.shape)
+    buffer.rewards[:, 0] = rewards.numpy()
+    buffer.episode_starts[:, 0] = starts.numpy()
+    buffer.values[:, 0] = values.numpy()
+    buffer.log_probs[:, 0] = log_probs.numpy()
+    buffer.pos, buffer.full = len(obs), True
+    # The buffer ends with an episode's end: nothing to bootstrap past it.
+    buffer.compute_returns_and_advantage(last_values=torch.zeros(1), dones=np.ones(1))
+    return buffer
+
+
+def ppo_update(model: PPO, batch: EpisodeBatch) -> None:
+    """One PPO update of ``model`` (SB3's ``train``: its epochs, minibatches, clipping) on
+    the episodes of ``batch`` (one task), as after one of SB3's own rollouts. Nothing if no
+    episode of ``batch`` is usable."""
+    buffer = rollout_buffer(model, batch)
+    if buffer is None:
+        return
+    model.rollout_buffer = buffer
+    model.train()
