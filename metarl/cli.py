@@ -106,17 +106,14 @@ def _returns_line(stats: dict) -> str:
 def _overrides(pairs: Sequence[str] | None) -> dict[str, object]:
     """``--set KEY=VALUE`` options as a dict, each value read as YAML (``0.01``, ``true``,
     ``[64, 64]``, ``null``)."""
-    import yaml
+    from metarl.algos.config import load_yaml, shown
 
     out: dict[str, object] = {}
     for pair in pairs or ():
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set takes KEY=VALUE (e.g. --set inner_lr=0.01), got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as err:
-            raise ValueError(f"--set {pair!r}: the value is not valid YAML: {err}") from None
+            raise ValueError(f"--set takes KEY=VALUE (e.g. --set inner_lr=0.01), got {shown(pair)}")
+        out[key.strip()] = load_yaml(text, f"--set {shown(pair)}") if text.strip() else None
     return out
 
 

@@ -13,6 +13,7 @@ learner adapts at test time exactly as it did in training.
 from __future__ import annotations
 
 import abc
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -105,6 +106,8 @@ class LearnerConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ValueError("gamma and gae_lambda must be in [0, 1]")
+        if not (self.init_std > 0 and math.isfinite(self.init_std)):
+            raise ValueError(f"init_std must be a finite number > 0, got {self.init_std}")
         get_backend(self.backend)  # a ValueError naming the backends there are
 
 

@@ -82,12 +82,14 @@ class MAMLTRPOConfig(LearnerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("inner_steps", "cg_iterations"):
+        for name in ("inner_steps", "cg_iterations", "ls_max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("inner_lr", "max_kl"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.cg_damping >= 0:
+            raise ValueError(f"cg_damping must be >= 0, got {self.cg_damping}")
         if not 0 < self.ls_backtrack_ratio < 1:
             raise ValueError(f"ls_backtrack_ratio must be in (0, 1), got {self.ls_backtrack_ratio}")
 
