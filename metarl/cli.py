@@ -106,7 +106,8 @@ def _returns_line(stats: dict) -> str:
 def _overrides(pairs: Sequence[str] | None) -> dict[str, object]:
     """``--set KEY=VALUE`` options as a dict, each value read as YAML (``0.01``, ``true``,
     ``[64, 64]``, ``null``)."""
-    from metarl.algos.config import load_yaml, shown
+    from metarl.algos.config import load_yaml
+    from metarl.excerpt import shown
 
     out: dict[str, object] = {}
     for pair in pairs or ():

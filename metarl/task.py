@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from metarl.distributions import Choice, Distribution, freeze
+from metarl.excerpt import shown
 
 
 @dataclass(frozen=True)
@@ -89,25 +90,32 @@ class Parameter:
             if isinstance(value, (bool, np.bool_)) and not bool_choices:
                 raise ValueError(f"{self.name} must be {self.allowed()}, got the bool {value!r}")
             if not any(d.contains(value) for d in supports):
-                raise ValueError(f"{self.name}={value!r} is not allowed: expected {self.allowed()}")
+                raise ValueError(
+                    f"{self.name}={shown(value)} is not allowed: expected {self.allowed()}"
+                )
             return freeze(value)
         if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
             raise ValueError(
                 f"{self.name} must be numeric ({self.allowed()}), got {type(value).__name__}"
             )
         try:
-            arr = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
+            arr = np.asarray(value)
+        except (TypeError, ValueError, RecursionError):
+            arr = np.asarray(None, dtype=object)  # ragged or too deep: not numeric
+        if arr.dtype.kind not in "iuf":  # strings, bools, None or anything else in a list
             raise ValueError(
-                f"{self.name} must be numeric with shape {self.shape}, got {value!r}"
-            ) from None
+                f"{self.name} must be numeric with shape {self.shape} (numbers, not strings "
+                f"or bools), got {shown(value)}"
+            )
+        arr = arr.astype(float)
         if arr.shape != self.shape:
             raise ValueError(f"{self.name} must have shape {self.shape}, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{self.name} must be finite, got {value!r}")
+            raise ValueError(f"{self.name} must be finite, got {_short(arr)}")
         if not any(d.contains(arr) for d in supports):
-            shown = _short(arr)
-            raise ValueError(f"{self.name}={shown} is out of range: expected {self.allowed()}")
+            raise ValueError(
+                f"{self.name}={_short(arr)} is out of range: expected {self.allowed()}"
+            )
         return self._canonical(arr)
 
     def _canonical(self, value: Any) -> Any:

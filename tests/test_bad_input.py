@@ -1,5 +1,6 @@
 """Bad input gets one clear error, in bounded time and memory: config files (YAML alias
-bombs, oversized files, values that would disable training or overflow), ``--set``."""
+bombs, oversized files, values that would disable training or overflow), ``--set``, task
+files (deep nesting, strings and bools for numbers, empty dicts, too many tasks)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from metarl.algos.config import MAX_CONFIG_BYTES, config_from_dict, read_config_
 from metarl.algos.maml_trpo import MAMLTRPOConfig
 from metarl.algos.reptile import ReptileConfig
 from metarl.cli import main
+from metarl.evaluation.tasks import load_task_file, resolve_tasks
+from metarl.registry import make_family
 
 #: "Billion laughs": nine levels of nine aliases, 384 bytes that expand to 9**9 values.
 ALIAS_BOMB = "algorithm: maml_trpo\n" + "\n".join(
@@ -68,3 +71,28 @@ def test_error_messages_show_a_bounded_excerpt_of_a_huge_value():
 def test_config_values_that_would_disable_training_are_refused(cls, key, value, message):
     with pytest.raises(ValueError, match=message):
         config_from_dict(cls, {key: value}, "a.yaml")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('[{"goal": ["0.1", "0.2"]}]', "goal must be numeric .* not strings or bools"),
+        ('[{"goal": [false, false]}]', "goal must be numeric .* not strings or bools"),
+        ("[{}]", r"task 0: it gives no value for \['goal'\]"),
+        ('[{"goal": [0.1, 0.2]}]', None),
+        ("[" + ", ".join(['{"goal": [0.1, 0.2]}'] * 100_000) + "]", "100,000 tasks is more"),
+    ],
+)
+def test_a_bad_task_file_gets_one_clear_error(tmp_path, content, message):
+    family = make_family("Navigation2D-v0")
+    path = tmp_path / "tasks.json"
+    path.write_text(content)
+    if message is None:
+        assert load_task_file(family, path) == [family.make_task(goal=[0.1, 0.2])]
+        return
+    with pytest.raises(ValueError, match=message) as caught:
+        load_task_file(family, path)
+    assert len(str(caught.value)) < 400
+    with pytest.raises(ValueError, match="more than one evaluation takes"):
+        resolve_tasks(family, "test", num_tasks=10**5)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import reprlib
 import types
 import typing
 from collections.abc import Mapping
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from metarl.excerpt import shown
 
 #: Fields that had another name before every algorithm used one name per idea (MAML-TRPO's
 #: ``fast_lr`` and ``num_inner_steps``, Reptile's ``inner_lr`` and ``inner_steps``): only the
@@ -39,16 +40,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 #: Integers a config field takes lie in ``[-MAX_INT, MAX_INT)`` (torch and NumPy seeds are
 #: 64-bit; nothing else comes near).
 MAX_INT = 2**63
-
-_SHOWN = reprlib.Repr()
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
-_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 8
-
-
-def shown(value: Any) -> str:
-    """A bounded ``repr`` of ``value`` for an error message (a huge or deeply nested value
-    from a file shows as an excerpt, in bounded time)."""
-    return _SHOWN.repr(value)
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -1,5 +1,12 @@
 """Which tasks an evaluation runs on: a family's held-out sets, fresh training draws, or a
-user's own list (in Python, or a JSON file of task dicts), every task validated."""
+user's own list (in Python, or a JSON file of task dicts), every task validated.
+
+A task in a list or file names every parameter of its family (as ``task.to_dict()`` writes
+it): an evaluation's tasks are explicit, and a typo'd or empty dict never silently becomes
+the default task. An evaluation runs all its tasks in one batch, so it takes at most
+:data:`MAX_TASKS` of them (evaluate more in several runs), and a task file is at most
+:data:`MAX_TASK_FILE_BYTES`.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,25 @@ from typing import Any
 import numpy as np
 
 from metarl import seeds
+from metarl.excerpt import shown
 from metarl.family import TaskFamily
 from metarl.task import Task
 
 #: The named task sets: the fixed held-out set, the out-of-distribution held-out set, and
 #: fresh draws from the training distribution (seeded by the evaluation's seed).
 TASK_SETS = ("test", "ood", "train")
+#: The most tasks one evaluation takes (its batch holds every episode of every task).
+MAX_TASKS = 1000
+#: The largest task file read (1000 tasks of a few parameters take well under 1 MiB).
+MAX_TASK_FILE_BYTES = 8 * 1024 * 1024
+
+
+def _check_num_tasks(n: int, what: str) -> None:
+    if n > MAX_TASKS:
+        raise ValueError(
+            f"{what}: {n:,} tasks is more than one evaluation takes (at most {MAX_TASKS:,}; "
+            f"its batch holds every episode of every task): evaluate them in several runs"
+        )
 
 
 def resolve_tasks(
@@ -29,6 +49,8 @@ def resolve_tasks(
     them), the path of a JSON file holding a list of task dicts, or a list of tasks or task
     dicts. ``name`` says where they came from, for the report."""
     if isinstance(tasks, str) and tasks in TASK_SETS:
+        if not isinstance(num_tasks, bool) and isinstance(num_tasks, int):
+            _check_num_tasks(num_tasks, f"num_tasks of the {tasks!r} set")
         if tasks == "test":
             return family.test_tasks(num_tasks), "test"
         if tasks == "ood":
@@ -41,8 +63,9 @@ def resolve_tasks(
     if not isinstance(tasks, Sequence) or not tasks:
         raise ValueError(
             f"tasks must be one of {TASK_SETS}, a JSON file of task dicts, or a non-empty "
-            f"list of tasks; got {tasks!r}"
+            f"list of tasks; got {shown(tasks)}"
         )
+    _check_num_tasks(len(tasks), "the tasks given")
     return [_one_task(family, t, f"task {i}") for i, t in enumerate(tasks)], "given"
 
 
@@ -57,15 +80,23 @@ def load_task_file(family: TaskFamily, path: str | Path) -> list[Task]:
         )
     if not path.is_file():
         raise FileNotFoundError(f"task file {str(path)!r} does not exist")
+    if path.stat().st_size > MAX_TASK_FILE_BYTES:
+        raise ValueError(
+            f"{path}: {path.stat().st_size:,} bytes is too large for a task file (at most "
+            f"{MAX_TASK_FILE_BYTES:,}; at most {MAX_TASKS:,} tasks per evaluation)"
+        )
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to be a list of task dicts") from None
     if not isinstance(data, list) or not data:
         raise ValueError(
             f"{path} must hold a non-empty JSON list of task dicts, e.g. "
             f"[{json.dumps(family.default_task().to_dict())}]"
         )
+    _check_num_tasks(len(data), str(path))
     return [_one_task(family, entry, f"{path}: task {i}") for i, entry in enumerate(data)]
 
 
@@ -75,6 +106,16 @@ def _one_task(family: TaskFamily, value: Any, where: str) -> Task:
             if value.family != family.id:
                 raise ValueError(f"it belongs to {value.family}, not {family.id}")
             return family.task_from_dict(dict(value))
+        if isinstance(value, Mapping):
+            names = [p.name for p in family.parameters]
+            missing = [name for name in names if name not in value]
+            if missing and all(key in names for key in value):  # else: the unknown key's error
+                default = family.default_task().to_dict()
+                raise ValueError(
+                    f"it gives no value for {missing} (a task names every parameter, as "
+                    f"task.to_dict() writes it; the defaults: "
+                    f"{shown({k: default[k] for k in missing})})"
+                )
         return family.task_from_dict(value)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
