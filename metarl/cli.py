@@ -103,6 +103,17 @@ def _returns_line(stats: dict) -> str:
     return ", ".join(parts)
 
 
+def _seed(text: str) -> int:
+    """``--seed``: an int in [0, 2**63) (torch's and NumPy's seeds are 64-bit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be an int in [0, 2**63), got {text}")
+    return value
+
+
 def _overrides(pairs: Sequence[str] | None) -> dict[str, object]:
     """``--set KEY=VALUE`` options as a dict, each value read as YAML (``0.01``, ``true``,
     ``[64, 64]``, ``null``)."""
@@ -338,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("config", nargs="?", help="YAML config file (algorithm, family, fields)")
     train.add_argument("--run-dir", help="where logs and checkpoints go (default: runs/...)")
-    train.add_argument("--seed", type=int, help="override the config's seed")
+    train.add_argument("--seed", type=_seed, help="override the config's seed")
     train.add_argument(
         "--set",
         action="append",
@@ -383,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
     _add_evaluation_options(evaluate)
-    evaluate.add_argument("--seed", type=int, default=0, help="the evaluation's seed")
+    evaluate.add_argument("--seed", type=_seed, default=0, help="the evaluation's seed")
     evaluate.add_argument("--label", help="legend text (default: the algorithm and iteration)")
     evaluate.add_argument(
         "--video", metavar="DIR", help="film a few tasks before and after adaptation into DIR"
@@ -426,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="a config file: its family, policy and inner procedure")
     _add_evaluation_options(baseline)
     baseline.add_argument(
-        "--seed", type=int, help="seed of the evaluation and of the baseline's policy"
+        "--seed", type=_seed, help="seed of the evaluation and of the baseline's policy"
     )
     baseline.add_argument(
         "--timesteps",
@@ -465,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--episodes", type=int, default=20, help="episodes per adaptation step")
     export.add_argument("--steps", type=int, default=1, help="adaptation steps (default 1)")
-    export.add_argument("--seed", type=int, default=0, help="seed of the exported value network")
+    export.add_argument("--seed", type=_seed, default=0, help="seed of the exported value network")
     export.set_defaults(func=_cmd_export)
     return parser
 

@@ -26,7 +26,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from metarl.instability import all_finite, guard_steps
+from metarl.excerpt import shown
+from metarl.instability import guard_steps, storable_rows
 from metarl.mujoco.bad_state import bad_state_counts, clear_bad_state_warnings, mujoco_unstable
 from metarl.task import Task
 
@@ -61,8 +62,11 @@ class TaskGuard(gym.Wrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        if not all_finite(obs):
-            raise RuntimeError(f"reset of {self.task!r} produced a non-finite observation")
+        if not storable_rows(_row(obs))[0]:
+            raise RuntimeError(
+                f"reset of {self.task!r} produced an observation that is not finite as float32 "
+                f"(the sampler's batch): {shown(obs)}"
+            )
         self._step_index = 0
         self._last_obs = obs
         info["task"] = self.task
@@ -73,17 +77,20 @@ class TaskGuard(gym.Wrapper):
         if not isinstance(space, gym.spaces.Box):
             return action
         try:
-            arr = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
+            arr = np.asarray(action)
+        except (TypeError, ValueError, RecursionError):
+            arr = np.asarray(None, dtype=object)
+        if arr.dtype.kind not in "iuf":  # strings, bools, objects: not an action
             raise ValueError(
-                f"action {action!r} given to {self.task!r} is not numeric; expected an array "
-                f"of shape {space.shape}"
-            ) from None
+                f"action {shown(action)} given to {self.task!r} is not numeric; expected an "
+                f"array of numbers of shape {space.shape}"
+            )
+        arr = arr.astype(np.float64)
         if arr.shape != space.shape:
             raise ValueError(
                 f"action of shape {arr.shape} given to {self.task!r}; expected {space.shape}"
             )
-        if not all_finite(arr):
+        if not np.isfinite(arr).all():  # elementwise: a finite 1e308 is clipped, not refused
             raise ValueError(
                 f"non-finite action {arr} at step {self._step_index} of {self.task!r}; "
                 f"actions must be finite (they are clipped to [{space.low}, {space.high}])"

@@ -13,10 +13,13 @@ builds) with a batch of one, and the sampler's envs (:class:`metarl.sampling.env
 stepping the envs inside their guards, or through MuJoCo's batch) with a batch of many. So a
 user stepping an env by hand and the sampler see the same episodes, to the bit.
 
-"Finite" is checked through sums (:func:`all_finite`, :func:`finite_rows`): one fast reduction
-per array, and a NaN or an infinity makes the sum non-finite. Finite values whose sum
-overflows (beyond ~1e308) also count as non-finite, which only flags a state that has already
-blown up.
+"Finite", for what the sampler stores (observations, rewards, reward terms), means finite
+once stored as the batch stores it, float32 (:func:`storable_rows`, :func:`storable`): an
+observation or reward of 1e39 is finite as float64 but would be an infinity in the batch, so
+the guard and the sampler both count it unstable. Physics state (float64, never stored) is
+checked through sums (:func:`all_finite`, :func:`finite_rows`): one fast reduction per array,
+and a NaN or an infinity makes the sum non-finite; finite values whose sum overflows (beyond
+~1e308) also count as non-finite, which only flags a state that has already blown up.
 """
 
 from __future__ import annotations
@@ -45,11 +48,30 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     return np.isfinite(np.add.reduce(x, axis=1))
 
 
+#: The largest magnitude a float32 batch stores as a finite number.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def storable(x: np.ndarray) -> np.ndarray:
+    """Elementwise, whether ``x`` is finite once stored as float32 (NaN is not)."""
+    return np.abs(np.asarray(x, dtype=np.float64)) <= FLOAT32_MAX
+
+
+def storable_rows(x: np.ndarray) -> np.ndarray:
+    """Per row of ``x`` (``[n, ...]``), whether every element is finite once stored as
+    float32: ``[n]`` bools (a row's max and min, so a NaN anywhere makes it False)."""
+    x = np.asarray(x)
+    x = x.reshape(len(x), -1) if x.ndim != 2 else x
+    if x.shape[1] == 0:
+        return np.ones(len(x), dtype=bool)
+    return (x.max(axis=1) <= FLOAT32_MAX) & (x.min(axis=1) >= -FLOAT32_MAX)
+
+
 class GuardedSteps(NamedTuple):
     """A batch of n steps after the guard's rule (see :func:`guard_steps`)."""
 
     #: ``[n, obs_dim]``: each step's observation, or the last finite one where it was not
-    #: finite.
+    #: finite (as float32).
     obs: np.ndarray
     #: ``[n]``: each step's reward, 0 where the step was unstable.
     rewards: np.ndarray
@@ -88,10 +110,10 @@ def guard_steps(
         the result may be the input array itself).
     """
     rewards = np.asarray(rewards, dtype=np.float64)
-    finite_obs = finite_rows(obs)
-    stable = finite_obs & np.isfinite(rewards)
+    finite_obs = storable_rows(obs)
+    stable = finite_obs & storable(rewards)
     if term_sums is not None:
-        stable &= np.isfinite(term_sums)
+        stable &= storable(term_sums)
     unstable = ~stable
     unstable |= physics_unstable
     # The common case (every step stable) shares the inputs instead of copying them.

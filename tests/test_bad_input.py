@@ -1,11 +1,13 @@
 """Bad input gets one clear error, in bounded time and memory: config files (YAML alias
 bombs, oversized files, values that would disable training or overflow), ``--set``, task
-files (deep nesting, strings and bools for numbers, empty dicts, too many tasks)."""
+files (deep nesting, strings and bools for numbers, empty dicts, too many tasks), actions,
+seeds."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from metarl.algos.config import MAX_CONFIG_BYTES, config_from_dict, read_config_file
@@ -96,3 +98,22 @@ def test_a_bad_task_file_gets_one_clear_error(tmp_path, content, message):
     assert len(str(caught.value)) < 400
     with pytest.raises(ValueError, match="more than one evaluation takes"):
         resolve_tasks(family, "test", num_tasks=10**5)
+
+
+def test_actions_must_be_numbers_and_a_huge_finite_action_is_clipped():
+    family = make_family("HalfCheetahVel-v0")
+    env = family.make_env(family.default_task())
+    env.reset(seed=0)
+    for action in (["0.1"] * 6, [True] * 6, "0.5"):
+        with pytest.raises(ValueError, match="is not numeric"):
+            env.step(action)
+    env.step(np.full(6, 1.7e308))  # finite: clipped to the action space, not "non-finite"
+    with pytest.raises(ValueError, match="non-finite action"):
+        env.step(np.array([np.nan, 0, 0, 0, 0, 0]))
+    env.close()
+
+
+def test_a_seed_past_64_bits_is_refused_by_the_cli(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "run", "--seed", str(2**64)])
+    assert "--seed: must be an int in [0, 2**63)" in capsys.readouterr().err

@@ -24,7 +24,7 @@ import numpy as np
 
 from metarl.env_guard import guard_of, reward_terms
 from metarl.family import TaskFamily
-from metarl.instability import finite_rows, guard_steps
+from metarl.instability import guard_steps
 from metarl.mujoco.bad_state import clear_bad_state_warnings, mujoco_unstable
 from metarl.mujoco.vector_step import VectorStep, VectorStepper, vector_step_of
 from metarl.task import Task
@@ -243,7 +243,7 @@ class EnvSlots:
         n = len(self.envs)
         if actions.shape != (n, self.act_dim):
             raise ValueError(f"actions of shape {actions.shape} for {n} envs of {self.act_dim}")
-        if not finite_rows(actions).all():
+        if not np.isfinite(actions).all():
             raise ValueError("non-finite action given to the sampler's envs")
         clipped = np.clip(actions, self._low, self._high).astype(self._dtype)
         new_obs = self._obs.copy()
