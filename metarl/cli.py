@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="adaptation curve on held-out tasks: return after 0..K adaptation steps",
         description="Adapt a trained learner to each task with its own inner procedure, "
         "sampling EPISODES episodes before each step and after the last; report every return, "
-        "with the mean, std and 95%% CI per step.",
+        "with the mean, std and 95% CI per step.",
     )
     evaluate.add_argument("path", help="a run directory (its latest checkpoint) or a checkpoint")
     _add_evaluation_options(evaluate)
@@ -408,12 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser(
         "plot",
         help="draw evaluation reports as adaptation curves",
-        description="Adaptation curves (mean return per step with its 95%% CI band), one line "
+        description="Adaptation curves (mean return per step with its 95% CI band), one line "
         "per report, one panel per task family.",
     )
     plot.add_argument("reports", nargs="+", help="report files (.json or .csv)")
-    plot.add_argument("-o", "--output", default="curves.png", help="image file (default PNG)")
-    plot.add_argument("--title", help="panel title (default: the family)")
+    plot.add_argument(
+        "-o", "--output", required=True, help="image file to write (.png, .pdf, .svg)"
+    )
+    plot.add_argument("--title", help="panel title (default: the family and its task set)")
     plot.set_defaults(func=_cmd_plot)
 
     baseline = commands.add_parser(

@@ -29,6 +29,7 @@ import numpy as np
 from metarl.excerpt import shown
 from metarl.instability import guard_steps, storable_rows
 from metarl.mujoco.bad_state import bad_state_counts, clear_bad_state_warnings, mujoco_unstable
+from metarl.mujoco.messages import route_warnings
 from metarl.task import Task
 
 REWARD_TERM_PREFIX = "reward_"
@@ -57,6 +58,8 @@ class TaskGuard(gym.Wrapper):
         self.warning_counts = bad_state_counts(data)
         #: The env's ``MjData`` (None if it has none).
         self.mj_data = data if self.warning_counts is not None else None
+        if self.mj_data is not None:
+            route_warnings()  # MuJoCo's warnings to logging, not ./MUJOCO_LOG.TXT
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

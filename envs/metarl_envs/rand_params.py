@@ -35,6 +35,7 @@ from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
 from metarl.distributions import LogUniform
 from metarl.family import TaskFamily
+from metarl.mujoco.messages import compile_model
 from metarl.task import Parameter
 from metarl_envs._mujoco import CachedModel, SummedReward, record_init_args, update_init_args
 from metarl_envs._vector import HalfCheetahStep, HopperStep, Walker2dStep
@@ -173,7 +174,7 @@ class _RandParamsFamily(TaskFamily):
             )
         self.log_scale_limit = float(log_scale_limit)
         self.rand_params = tuple(f for f in RAND_PARAMS if f in rand_params)
-        shapes = scale_shapes(mujoco.MjModel.from_xml_path(expand_model_path(self.xml_file)))
+        shapes = scale_shapes(compile_model(expand_model_path(self.xml_file)))
         self.parameters = tuple(
             Parameter(
                 f"{field}_scale",

@@ -14,7 +14,9 @@ def plot_reports(
     reports: Sequence[AdaptationReport], path: str | Path, title: str | None = None
 ) -> Path:
     """Draw ``reports`` as adaptation curves into ``path`` (any format Matplotlib writes,
-    by its suffix: ``.png``, ``.pdf``, ``.svg``); returns the path."""
+    by its suffix: ``.png``, ``.pdf``, ``.svg``); returns the path. Each panel's title names
+    its family and the task set the reports measured (``test``, ``ood``, a task file), unless
+    ``title`` is given."""
     if not reports:
         raise ValueError("give at least one report to plot")
     import matplotlib
@@ -36,7 +38,8 @@ def plot_reports(
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         tasks = sorted({r.num_tasks for r in group})
         episodes = sorted({r.episodes for r in group})
-        ax.set_title(family if title is None else title)
+        sets = list(dict.fromkeys(str(r.info.get("task_set", "?")) for r in group))
+        ax.set_title(f"{family}, {_join(sets)} tasks" if title is None else title)
         ax.set_xlabel(f"adaptation steps ({_join(episodes)} episodes each)")
         ax.set_ylabel(f"mean return ({_join(tasks)} tasks, 95% CI)")
         ax.set_xticks(range(max(len(r.steps) for r in group)))
@@ -58,5 +61,5 @@ def _final_return(report: AdaptationReport) -> float:
     return -final if final == final else math.inf  # NaN (no stable episode) last
 
 
-def _join(values: list[int]) -> str:
+def _join(values: Sequence[object]) -> str:
     return "/".join(str(v) for v in values)

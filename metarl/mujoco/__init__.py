@@ -2,6 +2,8 @@
 
 - :mod:`metarl.mujoco.bad_state`: MuJoCo's bad-state warnings, through which the guard sees
   that the physics blew up.
+- :mod:`metarl.mujoco.messages`: MuJoCo's warnings to Python's logging (not
+  ``MUJOCO_LOG.TXT``), and model compiling without the deprecated ``settotalmass``.
 - :mod:`metarl.mujoco.vector_step`: :class:`VectorStep`, which a MuJoCo env class names to be
   stepped many envs at a time, and :class:`VectorStepper`, which steps them (MuJoCo's batch or
   threads over the envs' own ``MjData``).
