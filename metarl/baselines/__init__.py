@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from metarl import seeds
-from metarl.algos import learner_class, resolve_checkpoint
+from metarl.algos import learner_class
 from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
 from metarl.baselines.envs import TaskEnv
@@ -46,6 +46,7 @@ from metarl.evaluation.report import AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
+from metarl.runs import resolve_checkpoint
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 
