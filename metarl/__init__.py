@@ -51,10 +51,10 @@ _LAZY: dict[str, str] = {
             "MetaLearner",
             "Reptile",
             "ReptileConfig",
-            "load",
         ],
         "metarl.algos",
     ),
+    "load": "metarl.runs",
     **dict.fromkeys(
         [
             "ALGORITHM_ENTRY_POINT_GROUP",

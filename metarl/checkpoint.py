@@ -6,6 +6,9 @@ format tag, the algorithm, the config and every other piece of state (iteration,
 the sampler's position in its seed stream). Loading reads tensors and JSON only, so a
 checkpoint can never run code.
 
+Where a run keeps its checkpoints, and what a learner's holds, is :mod:`metarl.runs`'s; this
+module is the file format.
+
 Writing is atomic: the file is written beside its destination under a temporary name,
 flushed to disk, then renamed over it, so a kill mid-write leaves the previous checkpoint as it
 was.
@@ -24,8 +27,6 @@ from safetensors.torch import save_file
 from metarl.atomic import atomic_path
 
 FORMAT = "metarl-checkpoint"
-#: The folder of a run directory that holds its checkpoints.
-CHECKPOINT_DIR_NAME = "checkpoints"
 VERSION = 1
 SUFFIX = ".safetensors"
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import metarl
-from metarl.algos import resolve_checkpoint
+from metarl import runs
 from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
@@ -130,8 +130,6 @@ def _overrides(pairs: Sequence[str] | None) -> dict[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from metarl.algos.runs import start_run
-
     callback = None
     options = {
         "tasks": args.eval_tasks,
@@ -151,7 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for name in ("backend", "address"):
         if getattr(args, name) is not None:
             overrides = {**(overrides or {}), name: getattr(args, name)}
-    learner = start_run(args.config, args.run_dir, args.seed, args.resume, overrides)
+    learner = runs.start_run(args.config, args.run_dir, args.seed, args.resume, overrides)
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
         remaining = target - learner.iteration
@@ -176,9 +174,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from metarl.evaluation import run_evaluation
-    from metarl.evaluation.evaluate import default_report_path
 
-    checkpoint, _ = resolve_checkpoint(args.path)
+    checkpoint, _ = runs.resolve_checkpoint(args.path)
     if is_baseline_checkpoint(checkpoint):
         return _evaluate_baseline(args, checkpoint)
     learner = metarl.load(checkpoint)
@@ -194,8 +191,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             info={"checkpoint": str(checkpoint)},
         )
         out = Path(
-            args.out
-            or default_report_path(learner, args.tasks, args.seed, beside=checkpoint.parent)
+            args.out or runs.report_path(learner, args.tasks, args.seed, beside=checkpoint.parent)
         )
         report.save(out)
         print(report.summary())
@@ -229,7 +225,7 @@ def _evaluate_baseline(args: argparse.Namespace, checkpoint: Path) -> int:
         args.label or "",
     )  # fmt: skip
     name = f"{report.learner}-{Path(checkpoint).stem}-seed{args.seed}.json"
-    out = Path(args.out or Path(checkpoint).parent / "evaluation" / name)
+    out = Path(args.out or Path(checkpoint).parent / runs.EVALUATION_DIR / name)
     report.save(out)
     print(report.summary())
     print(f"report: {out}")

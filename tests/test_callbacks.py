@@ -13,10 +13,10 @@ import metarl
 from metarl.algos.callbacks import Callback, CallbackList, StopTrainingOnReturn
 from metarl.algos.maml_trpo import MAMLTRPO
 from metarl.algos.reptile import Reptile
-from metarl.algos.run_log import RunLog
 from metarl.cli import main
 from metarl.evaluation import AdaptationReport
 from metarl.evaluation.callbacks import EvaluationCallback
+from metarl.runs import RunLog
 from tests.test_maml_trpo import flat_params
 from tests.test_maml_trpo import tiny_config as maml_config
 from tests.test_reptile import tiny_config as reptile_config

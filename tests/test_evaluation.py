@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import metarl
+from metarl import runs
 from metarl.algos.maml import adapt
 from metarl.algos.policy_gradient import TaskData
 from metarl.cli import main
@@ -237,8 +238,7 @@ def test_a_task_file_with_an_invalid_task_is_rejected_with_the_reason(tmp_path):
 # ---------------------------------------------------------------------------- CLI and plot
 def test_metarl_evaluate_and_plot(tmp_path, capsys):
     with tiny_learner() as learner:
-        learner.run_dir = tmp_path / "run"
-        learner.save(learner.checkpoint_path())
+        runs.write_checkpoint(learner, runs.checkpoint_path(tmp_path / "run", 0))
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps([{"goal": [0.1, 0.1]}, {"goal": [-0.4, 0.2]}]))
     out = tmp_path / "report.json"
@@ -286,7 +286,7 @@ def test_metarl_export_and_evaluate_with_video(tmp_path, capsys):
         family="HalfCheetahVel-v0", meta_batch_size=1, fast_batch_size=1, hidden_sizes=(8,)
     )
     with metarl.MAMLTRPO(config, run_dir=tmp_path / "run") as learner:
-        learner.save(learner.checkpoint_path())
+        runs.write_checkpoint(learner)
         obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 17)), dtype=torch.float32)
         mean, _ = learner.policy(obs)
     model_path = tmp_path / "model.zip"

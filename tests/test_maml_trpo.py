@@ -15,7 +15,7 @@ from metarl.algos.maml import adapt_steps, kl_fisher_vector_product, surrogate_a
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
 from metarl.algos.policy_gradient import TaskData
 from metarl.algos.trpo import hessian_vector_product
-from metarl.checkpoint import CheckpointError, load_checkpoint
+from metarl.checkpoint import load_checkpoint
 from metarl.policies import GaussianMLPPolicy
 
 
@@ -202,7 +202,7 @@ def test_resume_after_a_crash_logs_each_iteration_once(tmp_path):
     assert [e.step for e in events.Scalars("return_after")] == [1, 2, 3]
 
 
-def test_checkpoints_are_atomic_and_bad_files_raise(tmp_path, monkeypatch):
+def test_checkpoints_are_atomic(tmp_path, monkeypatch):
     learner = MAMLTRPO(tiny_config())
     path = learner.save(tmp_path / "good.safetensors")
     good = path.read_bytes()
@@ -220,24 +220,6 @@ def test_checkpoints_are_atomic_and_bad_files_raise(tmp_path, monkeypatch):
     assert path.read_bytes() == good, "the previous checkpoint is intact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.safetensors"], "no temp file"
     learner.close()
-
-    truncated = tmp_path / "truncated.safetensors"
-    truncated.write_bytes(good[: len(good) // 2])
-    junk = tmp_path / "junk.safetensors"
-    junk.write_bytes(b"\x80\x04not a checkpoint at all")
-    foreign = tmp_path / "foreign.safetensors"
-    from safetensors.torch import save_file
-
-    save_file({"w": torch.zeros(2)}, str(foreign))
-    for bad in (truncated, junk):
-        with pytest.raises(CheckpointError, match="corrupt or truncated"):
-            metarl.load(bad)
-    with pytest.raises(CheckpointError, match="not a metarl checkpoint"):
-        metarl.load(foreign)
-    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
-        metarl.load(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no run directory or checkpoint"):
-        metarl.load(tmp_path / "missing")
 
 
 # ---------------------------------------------------------------------------- config

@@ -10,7 +10,7 @@ import torch
 import metarl
 from metarl.algos.policy_gradient import TaskData
 from metarl.algos.reptile import Reptile, ReptileConfig, meta_step_size, reptile_update
-from metarl.algos.runs import start_run
+from metarl.runs import start_run
 
 
 def tiny_config(**changes) -> ReptileConfig:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from metarl.algos import learner_class
 from metarl.algos.config import config_from_dict, read_config_file
-from metarl.algos.runs import DEFAULT_CONFIG
 from metarl.cli import main
+from metarl.runs import DEFAULT_CONFIG
 
 TINY = """\
 algorithm: maml_trpo
@@ -129,25 +127,3 @@ def test_workers_that_keep_dying_end_training_with_one_line(tmp_path, capsys, mo
     assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "died" in err and "continue it with --resume" in err
-
-
-def test_a_script_read_from_stdin_loads_a_run_and_samples_in_worker_processes(tmp_path):
-    """``python - < script.py``: loading starts no workers, and the workers sampling starts
-    do not try to import a main module that is not a file ("<stdin>")."""
-    config, run = tmp_path / "tiny.yaml", tmp_path / "run"
-    config.write_text(TINY)
-    assert main(["train", str(config), "--run-dir", str(run), "--iterations", "1"]) == 0
-    script = f"""
-import metarl
-learner = metarl.load({str(run)!r}, num_workers=2)
-assert not learner.sampler.started
-params = learner.adapt(learner.family.test_tasks(1)[0], episodes=2, steps=1)
-same_names = sorted(params) == sorted(learner.policy.params())
-print("adapted on", learner.sampler.num_workers, "workers:", same_names)
-learner.close()
-"""
-    done = subprocess.run(
-        [sys.executable, "-"], input=script, text=True, capture_output=True, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    assert "adapted on 2 workers: True" in done.stdout

@@ -1,7 +1,14 @@
-"""What every meta-learner shares: the policy, the sampler, seeding, the run directory with
-its logs and checkpoints, bit-exact resume, the progress bar, and the adaptation loop. An
+"""What every meta-learner shares: the policy, the sampler, seeding, the training loop (with
+its callbacks, log and periodic checkpoints), the progress bar, and the adaptation loop. An
 algorithm is its config dataclass plus :meth:`MetaLearner.meta_step` (one meta-iteration) and
-:meth:`MetaLearner.adaptation` (its inner procedure, one step at a time).
+:meth:`MetaLearner.adaptation` (its inner procedure, one step at a time), and, when it has
+state beyond the policy, :meth:`MetaLearner.extra_state` / :meth:`MetaLearner.load_extra_state`.
+
+The learner trains; the run is :mod:`metarl.runs`'s: the run directory's layout and log, the
+checkpoint's names and contents, loading and resuming. :mod:`metarl.runs` imports this module
+(it builds learners), so this module imports it only inside the methods that write to a run
+(opening the run directory, :meth:`MetaLearner.save`, the checkpoints of :meth:`train`), never
+when it is imported: the import graph has no cycle.
 
 A learner is an :class:`~metarl.adaptation.Adaptable`: adaptation is always the loop of
 :func:`metarl.adaptation.adapt_and_sample` (sample episodes of every task with the current
@@ -14,30 +21,21 @@ from __future__ import annotations
 
 import abc
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from metarl import seeds
 from metarl.adaptation import Adaptation, Description, adapt_and_sample
 from metarl.algos.callbacks import Callback, as_callback
 from metarl.algos.config import config_to_dict
-from metarl.algos.run_log import RunLog
-from metarl.checkpoint import (
-    CHECKPOINT_DIR_NAME,
-    SUFFIX,
-    load_checkpoint,
-    save_checkpoint,
-    section,
-)
+from metarl.checkpoint import load_checkpoint, section
 from metarl.family import TaskFamily
 from metarl.memory import keep_freed_memory
 from metarl.policies import GaussianMLPPolicy
@@ -46,7 +44,8 @@ from metarl.sampling import EpisodeBatch, Sampler
 from metarl.sampling.backends import get_backend
 from metarl.task import Task
 
-_CHECKPOINT_NAME = re.compile(r"iter_(\d+)" + re.escape(SUFFIX) + "$")
+if TYPE_CHECKING:
+    from metarl.runs import RunLog
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,8 @@ class MetaLearner(abc.ABC):
 
     Args:
         config: the algorithm's config.
-        run_dir: where logs and checkpoints go (None: nowhere; nothing is written).
+        run_dir: the run directory, where the config, logs and checkpoints go (its layout:
+            :mod:`metarl.runs`); None: nowhere, nothing is written.
     """
 
     #: The name config files and checkpoints use (``algorithm: ...``), and its registry key.
@@ -185,12 +185,9 @@ class MetaLearner(abc.ABC):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._log: RunLog | None = None
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            config_file = self.run_dir / "config.yaml"
-            document = {"algorithm": self.algorithm, **config_to_dict(config)}
-            if not config_file.exists():
-                config_file.write_text(yaml.safe_dump(document, sort_keys=False))
-            self._log = RunLog(self.run_dir)
+            from metarl import runs  # at call time: metarl.runs imports the learners
+
+            self._log = runs.open_run(self.run_dir, self.algorithm, config)
 
     def _warm_start(self, path: str) -> int:
         """Load the policy of the checkpoint ``path`` into :attr:`policy`; its env steps."""
@@ -291,25 +288,25 @@ class MetaLearner(abc.ABC):
                 after=f"{stats.get('return_after', float('nan')):.1f}",
             )
             if self.run_dir is not None and self.iteration % self.config.checkpoint_every == 0:
-                self.save(self.checkpoint_path())
+                self._checkpoint()
             if keep_going is False:
                 break
         bar.close()
         if self.run_dir is not None and ran and self.iteration % self.config.checkpoint_every:
-            self.save(self.checkpoint_path())
+            self._checkpoint()
         hooks.on_training_end(self)
         return self
 
-    def checkpoint_path(self, iteration: int | None = None) -> Path:
-        """``run_dir/checkpoints/iter_<iteration>.safetensors``."""
-        if self.run_dir is None:
-            raise ValueError("this learner has no run directory; give save() a path")
-        number = self.iteration if iteration is None else iteration
-        return self.run_dir / CHECKPOINT_DIR_NAME / f"iter_{number:06d}{SUFFIX}"
+    def _checkpoint(self) -> Path:
+        """Write this iteration's checkpoint into the run directory."""
+        from metarl import runs  # at call time: metarl.runs imports the learners
+
+        return runs.write_checkpoint(self)
 
     # ------------------------------------------------------------------ state
     def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Algorithm state beyond the shared one: ``(tensors, json)``; none by default."""
+        """Algorithm state beyond the shared one: ``(tensors, json)``, kept in its checkpoints
+        (:func:`metarl.runs.write_checkpoint`); none by default."""
         return {}, {}
 
     def load_extra_state(self, tensors: Mapping[str, torch.Tensor], state: Mapping) -> None:
@@ -318,39 +315,12 @@ class MetaLearner(abc.ABC):
             raise ValueError(f"unexpected algorithm state in the checkpoint: {sorted(state)}")
 
     def save(self, path: str | Path, baseline: Mapping[str, Any] | None = None) -> Path:
-        """Write a checkpoint holding everything needed to continue bit-exactly.
+        """Write a checkpoint to ``path`` holding everything needed to continue bit-exactly
+        (:func:`metarl.runs.write_checkpoint`, which says what it holds; ``baseline`` is
+        recorded there too); ``metarl.load(path)`` brings the learner back."""
+        from metarl import runs  # at call time: metarl.runs imports the learners
 
-        ``baseline``: what made the parameters when a baseline did (``metarl baseline
-        pretrained`` saves PPO's policy in a learner of the run's inner procedure this way),
-        kept in the checkpoint as ``meta["baseline"]``.
-        """
-        tensors = {f"policy/{k}": v for k, v in self.policy.state_dict().items()}
-        extra_tensors, extra = self.extra_state()
-        tensors.update({f"extra/{k}": v for k, v in extra_tensors.items()})
-        meta = {
-            "algorithm": self.algorithm,
-            "config": config_to_dict(self.config),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "sampler": self.sampler.state_dict(),
-            "task_rng": self.task_rng.bit_generator.state,
-            "extra": extra,
-        }
-        if baseline is not None:
-            meta["baseline"] = dict(baseline)
-        return save_checkpoint(path, tensors, meta)
-
-    def load_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
-        """Restore a checkpoint's state into this learner (built from the same config)."""
-        try:
-            self.policy.load_state_dict(section(tensors, "policy"))
-        except RuntimeError as err:
-            raise ValueError(f"the checkpoint's policy does not fit this config: {err}") from None
-        self.iteration = int(meta["iteration"])
-        self.env_steps = int(meta["env_steps"])
-        self.sampler.load_state_dict(meta["sampler"])
-        self.task_rng.bit_generator.state = meta["task_rng"]
-        self.load_extra_state(section(tensors, "extra"), meta.get("extra", {}))
+        return runs.write_checkpoint(self, path, baseline)
 
     def close(self) -> None:
         """Stop the sampler's workers and close the logs."""
@@ -363,14 +333,3 @@ class MetaLearner(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The highest-iteration checkpoint of a run directory, or None."""
-    folder = Path(run_dir) / CHECKPOINT_DIR_NAME
-    if not folder.is_dir():
-        return None
-    found = [
-        (int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))
-    ]
-    return max(found)[1] if found else None

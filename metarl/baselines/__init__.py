@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from metarl.adaptation import Adaptable, Description
-from metarl.algos import learner_class, resolve_checkpoint
+from metarl.algos import learner_class
 from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
 from metarl.baselines.adaptables import OracleBaseline, PPOBaseline, oracle_policy
@@ -44,6 +44,7 @@ from metarl.checkpoint import load_checkpoint, save_checkpoint, section
 from metarl.evaluation.evaluate import run_evaluation
 from metarl.evaluation.report import AdaptationReport
 from metarl.registry import make_family
+from metarl.runs import resolve_checkpoint
 from metarl.sb3_bridge import params_from_sb3
 from metarl.task import Task
 

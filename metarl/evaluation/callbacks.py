@@ -2,7 +2,8 @@
 :mod:`metarl.algos` imports it): :class:`EvaluationCallback`, the held-out adaptation curve
 every few iterations, logged with the training statistics, saved, and the best iteration kept.
 
-The hooks themselves (:class:`~metarl.algos.callbacks.Callback`) are training's.
+The hooks themselves (:class:`~metarl.algos.callbacks.Callback`) are training's; the names of
+the files it writes (reports, the best checkpoint) are :mod:`metarl.runs`'s.
 """
 
 from __future__ import annotations
@@ -15,19 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from metarl import runs
 from metarl.algos.callbacks import Callback
 from metarl.atomic import atomic_path
-from metarl.checkpoint import CHECKPOINT_DIR_NAME, SUFFIX
-from metarl.evaluation.evaluate import default_report_path, run_evaluation
+from metarl.evaluation.evaluate import run_evaluation
 from metarl.evaluation.report import AdaptationReport
 from metarl.evaluation.tasks import resolve_tasks
 
 if TYPE_CHECKING:
     from metarl.algos.base import MetaLearner
-
-#: The best checkpoint :class:`EvaluationCallback` keeps, and its JSON record beside it.
-BEST_CHECKPOINT = "best" + SUFFIX
-BEST_RECORD = "best.json"
 
 
 class EvaluationCallback(Callback):
@@ -88,7 +85,7 @@ class EvaluationCallback(Callback):
     def _best_record(self, learner: MetaLearner) -> Path | None:
         if learner.run_dir is None or not self.save_best:
             return None
-        return learner.run_dir / CHECKPOINT_DIR_NAME / BEST_RECORD
+        return runs.best_record_path(learner.run_dir)
 
     def on_training_start(self, learner: MetaLearner) -> None:
         resolve_tasks(learner.family, self.tasks, self.num_tasks, self.seed)  # fail now, not later
@@ -115,14 +112,14 @@ class EvaluationCallback(Callback):
         stats["heldout/seconds"] = seconds
         saved = None
         if learner.run_dir is not None:
-            saved = report.save(default_report_path(learner, self.tasks, self.seed))
+            saved = report.save(runs.report_path(learner, self.tasks, self.seed))
         score = means[-1]
         improved = not math.isnan(score) and score > self.best_score
         if improved:
             self.best_score, self.best_iteration = score, learner.iteration
             record = self._best_record(learner)
             if record is not None:
-                learner.save(record.parent / BEST_CHECKPOINT)
+                runs.write_checkpoint(learner, runs.best_checkpoint_path(learner.run_dir))
                 document = {
                     "iteration": learner.iteration,
                     "score": score,

@@ -34,17 +34,6 @@ def task_set_name(tasks: Any) -> str:
     return "tasks"
 
 
-def default_report_path(learner: Any, tasks: Any, seed: int, beside: Path | None = None) -> Path:
-    """Where an evaluation report goes by default:
-    ``RUN_DIR/evaluation/<tasks>-iter<N>-seed<S>.json`` of a meta-learner, or under
-    ``beside`` (a lone checkpoint's folder) when it has no run directory."""
-    folder = learner.run_dir if learner.run_dir is not None else beside
-    if folder is None:
-        raise ValueError("this learner has no run directory; give the report a path")
-    name = task_set_name(tasks)
-    return folder / "evaluation" / f"{name}-iter{learner.iteration:06d}-seed{seed}.json"
-
-
 def episode_returns(batch: EpisodeBatch) -> list[list[float | None]]:
     """``[task][episode]`` returns of a batch, ``None`` for an episode with unstable physics."""
     returns = batch.returns().tolist()
