@@ -253,7 +253,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     else:
         name = task_set_name(args.tasks)
         folder = Path(args.like) if args.like and Path(args.like).is_dir() else Path("runs")
-        out = folder / "evaluation" / f"baseline-{args.name}-{name}.json"
+        out = folder / runs.EVALUATION_DIR / f"baseline-{args.name}-{name}.json"
     save_policy = args.save_policy
     if save_policy is None and args.policy is None and args.name in POLICY_BASELINES:
         save_policy = out.with_suffix(".safetensors")  # PPO's training is worth keeping

@@ -109,6 +109,22 @@ def _global_streams(state: dict[str, Any]) -> Iterator[None]:
         torch.random.set_rng_state(saved[2])
 
 
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` intra-op threads, then restore the caller's setting.
+
+    PPO's minibatches (one episode, a small MLP) are too small to gain from more threads, and
+    with the cores shared (another process, the sampler's workers) torch's threads wait on
+    each other: see ``benchmarks/shared_cores.py``. One thread also makes the updates, and
+    so the reports, the same on any number of cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class PPOAdaptation(Adaptation):
     """One SB3 PPO model per task (seeded :func:`metarl.seeds.finetune_task` ``(seed, i)``,
     its actor ``initial_actor`` or SB3's fresh one); :meth:`step` takes one PPO update of
@@ -161,11 +177,12 @@ class PPOAdaptation(Adaptation):
         return GaussianMLPPolicy.stack_params([params_from_sb3(model) for model in self.models])
 
     def step(self, batch: EpisodeBatch) -> None:
-        """One PPO update per task, on its episodes of ``batch``."""
+        """One PPO update per task, on its episodes of ``batch``, on one torch thread."""
         indices = range(len(self.models))
-        for i in tasks_progress(indices, "PPO updates") if len(self.models) > 1 else indices:
-            with _global_streams(self._streams[i]):
-                ppo_update(self.models[i], batch.select(i))
+        with _torch_threads(1):
+            for i in tasks_progress(indices, "PPO updates") if len(self.models) > 1 else indices:
+                with _global_streams(self._streams[i]):
+                    ppo_update(self.models[i], batch.select(i))
         self.params = self._current()
 
 
