@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import math
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,9 +53,10 @@ import yaml
 from metarl.algos.base import LearnerConfig, MetaLearner
 from metarl.algos.config import config_from_dict, config_to_dict, read_config_file
 from metarl.algos.registry import UnknownAlgorithmError, learner_class
-from metarl.atomic import atomic_path
+from metarl.atomic import atomic_path, remove_stale_temporaries
 from metarl.checkpoint import SUFFIX, CheckpointError, load_checkpoint, save_checkpoint, section
 from metarl.evaluation.evaluate import task_set_name
+from metarl.excerpt import shown
 
 # ---------------------------------------------------------------------------- the layout
 #: The run's config: ``algorithm`` and every field of its config, written when the run starts.
@@ -93,16 +97,22 @@ def best_record_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / BEST_RECORD
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The highest-iteration ``iter_*`` checkpoint of a run directory, or None if it has none
-    (the best checkpoint is not among them: it is an earlier iteration's copy)."""
+def iteration_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The ``iter_*`` checkpoints of a run directory, newest (highest iteration) first (the
+    best checkpoint is not among them: it is an earlier iteration's copy)."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
-        return None
+        return []
     found = [
         (int(m.group(1)), p) for p in folder.iterdir() if (m := _ITERATION_CHECKPOINT.match(p.name))
     ]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The highest-iteration ``iter_*`` checkpoint of a run directory, or None if it has none."""
+    found = iteration_checkpoints(run_dir)
+    return found[0] if found else None
 
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:
@@ -142,6 +152,14 @@ def report_path(learner: Any, tasks: Any, seed: int, beside: Path | None = None)
 
 
 # ---------------------------------------------------------------------------- the log
+def _iteration_of(row: list[str], columns: int) -> float:
+    """A progress row's iteration; infinity (never kept) for a row that is damaged."""
+    try:
+        return int(row[0]) if len(row) == columns else math.inf
+    except (IndexError, ValueError):
+        return math.inf
+
+
 class RunLog:
     """Appends each iteration's statistics to ``progress.csv`` and to TensorBoard (``tb/``)
     in ``run_dir``. Columns are those of the first row written; a statistic that appears later
@@ -164,13 +182,23 @@ class RunLog:
         """Open the log for a run whose first iteration written is ``iteration``."""
         self._started = True
         if self.path.exists():
-            with open(self.path, newline="") as handle:
-                rows = list(csv.reader(handle))
-            if rows:
+            # A power loss can leave NUL bytes or a half-written last line: such rows are
+            # dropped (the iterations after the last checkpoint are logged again anyway).
+            raw = self.path.read_bytes()
+            text = raw.replace(b"\0", b"").decode("utf-8", "replace")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+            if rows and rows[0] and rows[0][0] == "iteration":
                 self._columns = rows[0]
-                kept = [r for r in rows[1:] if r and int(r[0]) < iteration]
-                if len(kept) < len(rows) - 1:
+                kept = [r for r in rows[1:] if _iteration_of(r, len(self._columns)) < iteration]
+                if len(kept) < len(rows) - 1 or b"\0" in raw or not raw.endswith(b"\n"):
                     self._rewrite(self._columns, kept)
+            elif rows:
+                warnings.warn(
+                    f"{self.path} has no header row (damaged?); it is started afresh",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.path.unlink()
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboard is a dependency
@@ -214,14 +242,19 @@ class RunLog:
 
 def open_run(run_dir: str | Path, algorithm: str, config: LearnerConfig) -> RunLog:
     """Make ``run_dir`` a run directory of ``algorithm`` with ``config``: create it, write its
-    ``config.yaml`` unless it has one (a resumed run keeps the one it started with), and
-    return its log."""
+    ``config.yaml`` unless it has a checkpoint (a resumed run keeps the one it started with),
+    remove temporary files a killed write left, and return its log."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR):
+        remove_stale_temporaries(folder)  # what a run killed mid-write left
     config_file = run_dir / CONFIG_FILE
-    if not config_file.exists():
+    # A run with no checkpoint yet is a new run, whatever an earlier one killed before its
+    # first checkpoint left here: its config is this one.
+    if not config_file.exists() or latest_checkpoint(run_dir) is None:
         document = {"algorithm": algorithm, **config_to_dict(config)}
-        config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        with atomic_path(config_file) as temp:
+            temp.write_text(yaml.safe_dump(document, sort_keys=False))
     return RunLog(run_dir)
 
 
@@ -289,7 +322,11 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
     workers when it first samples (training, adapting, evaluating).
     """
     checkpoint, run_dir = resolve_checkpoint(path)
-    tensors, meta = load_checkpoint(checkpoint)
+    if run_dir is not None and Path(path).is_dir():
+        checkpoint, tensors, meta = _newest_readable(Path(path))
+    else:
+        tensors, meta = load_checkpoint(checkpoint)
+        _check_meta(meta, checkpoint)
     try:
         cls = learner_class(str(meta.get("algorithm")))
     except UnknownAlgorithmError as err:
@@ -299,11 +336,84 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
         config = config_from_dict(cls.config_class, values, source=str(checkpoint))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{checkpoint}: its config does not load: {err}") from None
+    _check_policy_shapes(tensors, config, checkpoint)
     # The checkpoint holds the whole state: a warm start's file is not read again (or needed).
     learner = cls(dataclasses.replace(config, init_policy=None), run_dir=run_dir)
     learner.config = config
     restore(learner, tensors, meta)
     return learner
+
+
+#: What a learner's checkpoint's metadata holds, and the JSON type of each.
+_META_KEYS: dict[str, type] = {
+    "algorithm": str,
+    "config": dict,
+    "iteration": int,
+    "env_steps": int,
+    "sampler": dict,
+    "task_rng": dict,
+}
+
+
+def _check_meta(meta: Mapping[str, Any], checkpoint: Path) -> None:
+    """A CheckpointError naming the key unless ``meta`` is what :func:`write_checkpoint`
+    writes: every key, of its type, and the iteration and env steps whole numbers >= 0."""
+    for key, kind in _META_KEYS.items():
+        if key not in meta:
+            raise CheckpointError(
+                f"{checkpoint}: its metadata has no {key!r} (a learner's checkpoint holds "
+                f"{list(_META_KEYS)}); is it a learner's checkpoint?"
+            )
+        value = meta[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CheckpointError(
+                f"{checkpoint}: its {key!r} must be a JSON {kind.__name__}, got {shown(value)}"
+            )
+    for key in ("iteration", "env_steps"):
+        if not 0 <= meta[key] < 2**63:
+            raise CheckpointError(f"{checkpoint}: its {key!r} must be >= 0, got {meta[key]}")
+
+
+def _check_policy_shapes(
+    tensors: Mapping[str, torch.Tensor], config: LearnerConfig, checkpoint: Path
+) -> None:
+    """A CheckpointError unless the policy's tensors have the layers ``config`` says, checked
+    before the learner (and its policy) is built from the config: a config edited to huge
+    ``hidden_sizes`` must not allocate them."""
+    policy = section(dict(tensors), "policy")
+    weights = sorted(
+        (int(name.split(".")[1]), value)
+        for name, value in policy.items()
+        if name.startswith("mean_net.") and name.endswith(".weight")
+    )
+    found = [int(value.shape[0]) for _, value in weights[:-1]]
+    if found != list(config.hidden_sizes):
+        raise CheckpointError(
+            f"{checkpoint}: its config says hidden_sizes {list(config.hidden_sizes)}, but its "
+            f"policy's hidden layers are {found}: the file is inconsistent"
+        )
+
+
+def _newest_readable(run_dir: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+    """The newest checkpoint of ``run_dir`` that reads, with its tensors and metadata; a
+    damaged newer one is skipped with a warning naming it (a resume then continues from the
+    one before, as a run killed earlier would)."""
+    skipped: list[str] = []
+    for checkpoint in iteration_checkpoints(run_dir):
+        try:
+            tensors, meta = load_checkpoint(checkpoint)
+            _check_meta(meta, checkpoint)
+        except CheckpointError as err:
+            skipped.append(str(err))
+            continue
+        for reason in skipped:
+            warnings.warn(
+                f"skipped a damaged checkpoint, using {checkpoint.name}: {reason}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return checkpoint, tensors, meta
+    raise CheckpointError(f"{run_dir}: no checkpoint of the run reads: " + "; ".join(skipped))
 
 
 # ---------------------------------------------------------------------------- start / resume
@@ -419,6 +529,7 @@ __all__ = [
     "checkpoint_name",
     "checkpoint_path",
     "default_run_dir",
+    "iteration_checkpoints",
     "latest_checkpoint",
     "load",
     "open_run",
