@@ -28,6 +28,7 @@ from pathlib import Path
 
 import metarl
 from metarl import runs
+from metarl.algos.base import TrainingInterrupted
 from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
@@ -103,6 +104,17 @@ def _returns_line(stats: dict) -> str:
     return ", ".join(parts)
 
 
+def _positive_int(text: str) -> int:
+    """An int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     """``--seed``: an int in [0, 2**63) (torch's and NumPy's seeds are 64-bit)."""
     try:
@@ -153,12 +165,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         target = args.iterations if args.iterations is not None else learner.config.iterations
         remaining = target - learner.iteration
+        if remaining <= 0:
+            print(
+                f"{learner.run_dir} already has {learner.iteration} iterations (>= {target}): "
+                f"nothing to train; pass --iterations N (a total) to train further"
+            )
+            return 0
         print(
             f"{learner.algorithm} on {learner.config.family}: iterations {learner.iteration} -> "
-            f"{max(target, learner.iteration)}, run directory {learner.run_dir}"
+            f"{target}, run directory {learner.run_dir}"
         )
         try:
-            learner.train(max(remaining, 0), callback=callback)
+            learner.train(remaining, callback=callback)
+        except TrainingInterrupted as stop:
+            config = f"{args.config} " if args.config else ""
+            print(
+                f"interrupted after iteration {stop.iteration}; checkpoint {stop.checkpoint}. "
+                f"Continue with: metarl train {config}--run-dir {learner.run_dir} --resume",
+                file=sys.stderr,
+            )
+            return 130
         except WorkerError as err:
             raise WorkerError(
                 f"{err}. Training stopped at iteration {learner.iteration}; the run's latest "
@@ -317,11 +343,15 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="report file, .json or .csv")
 
 
+_DEBUG_HELP = "show the full traceback of an error instead of its one-line message"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metarl", description="Meta-reinforcement learning for robot control."
     )
     parser.add_argument("--version", action="version", version=f"metarl {metarl.__version__}")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     families = commands.add_parser(
         "families",
@@ -352,7 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field (repeatable), e.g. --set inner_lr=0.01",
     )
-    train.add_argument("--iterations", type=int, help="train until this many iterations in total")
+    train.add_argument(
+        "--iterations",
+        type=_positive_int,
+        metavar="N",
+        help="train until the run has N iterations in all, counting those it has (a total, "
+        "also with --resume; default: the config's iterations). In Python, learner.train(n) "
+        "runs n more",
+    )
     train.add_argument(
         "--resume", action="store_true", help="continue the run directory's latest checkpoint"
     )
@@ -476,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--steps", type=int, default=1, help="adaptation steps (default 1)")
     export.add_argument("--seed", type=_seed, default=0, help="seed of the exported value network")
     export.set_defaults(func=_cmd_export)
+    for command in commands.choices.values():  # `metarl train --debug` works too
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+        )
     return parser
 
 
@@ -486,11 +527,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (KeyError, ValueError, TypeError, ImportError, FileNotFoundError) as err:
+        if args.debug:
+            raise
         print(f"metarl: error: {err}", file=sys.stderr)
         return 2
     except WorkerError as err:  # a fault, not bad input: the workers kept dying
+        if args.debug:
+            raise
         print(f"metarl: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
+        if args.debug:
+            raise
+        print("metarl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """What a new user meets in their first hour: help texts that read right, commands that say
-what they write."""
+what they write, MuJoCo's messages kept out of the way, training that shows progress in a log
+file, stops cleanly on Ctrl-C and says when it is not learning."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import metarl
 from metarl.cli import main
 
 
@@ -90,3 +93,60 @@ def test_the_model_compiled_without_settotalmass_is_the_same_model():
             np.testing.assert_array_equal(getattr(ours, name), value, err_msg=name)
             compared += 1
     assert compared > 50
+
+
+TINY = (
+    "algorithm: maml_trpo\nfamily: Navigation2D-v0\nmeta_batch_size: 2\nfast_batch_size: 2\n"
+    "hidden_sizes: [8]\nnum_workers: 0\niterations: 2\ncheckpoint_every: 10\n"
+)
+
+
+def test_train_prints_a_line_per_iteration_when_not_on_a_terminal(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    for i in (1, 2):
+        assert f"iteration {i} ({i}/2): return before" in out
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--resume"]) == 0
+    assert "already has 2 iterations (>= 2): nothing to train" in capsys.readouterr().out
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            main(["train", str(config), "--iterations", bad])
+        assert "--iterations: must be >= 1" in capsys.readouterr().err
+
+
+def test_ctrl_c_checkpoints_the_iteration_and_says_how_to_resume(tmp_path):
+    """A Ctrl-C (SIGINT) during training finishes the iteration, checkpoints it, and exits
+    130 with the command that resumes; the resumed run then continues from it."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY.replace("iterations: 2", "iterations: 50"))
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "metarl", "train", str(config), "--run-dir", str(run)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    ) as process:
+        for line in process.stdout:
+            if line.startswith("iteration 1 "):
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    with metarl.load(run) as learner:
+        interrupted = learner.iteration
+    assert 1 <= interrupted < 50
+    assert (run / "checkpoints" / f"iter_{interrupted:06d}.safetensors").exists()
+    resume = ["train", str(config), "--run-dir", str(run), "--resume", "--iterations"]
+    assert main([*resume, str(interrupted + 1)]) == 0
+
+
+def test_updates_rejected_many_times_in_a_row_say_so(tmp_path, monkeypatch):
+    config = metarl.MAMLTRPOConfig(
+        family="Navigation2D-v0", meta_batch_size=2, fast_batch_size=2, hidden_sizes=(8,),
+        num_workers=0,
+    )  # fmt: skip
+    with metarl.MAMLTRPO(config) as learner:
+        monkeypatch.setattr(learner, "meta_step", lambda: {"update": "rejected: restored"})
+        with pytest.warns(RuntimeWarning, match="the last 5 iterations .* made no update"):
+            learner.train(5)

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import abc
 import math
+import signal
+import sys
+import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +128,77 @@ def inner_return_stats(returns: list[float]) -> dict[str, float]:
     stats = {"return_before": returns[0]}
     stats.update({f"return_after_step_{k}": r for k, r in enumerate(returns[1:], start=1)})
     return stats
+
+
+#: Iterations in a row whose update was rejected or skipped before training warns.
+STALLED_WARNING = 5
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C, after finishing and checkpointing an iteration."""
+
+    def __init__(self, iteration: int, checkpoint: Path | None) -> None:
+        where = f"; its checkpoint: {checkpoint}" if checkpoint is not None else ""
+        super().__init__(f"training interrupted after iteration {iteration}{where}")
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+
+
+class _DeferredInterrupt:
+    """While training: the first Ctrl-C asks to stop once the iteration under way is done
+    (so the checkpoint is a consistent one), a second one stops at once. Only in the main
+    thread (signal handlers can be set nowhere else); elsewhere Ctrl-C acts as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nCtrl-C: finishing this iteration, then saving a checkpoint (Ctrl-C again to "
+            "stop now, the latest checkpoint standing)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _progress_line(learner: MetaLearner, stats: dict[str, Any], done: int, total: int) -> str:
+    """One iteration's progress, for a log file: iteration, returns, env steps, time."""
+    before = stats.get("return_before", float("nan"))
+    after = stats.get("return_after", float("nan"))
+    return (
+        f"iteration {learner.iteration} ({done}/{total}): return before {before:.2f}, after "
+        f"{after:.2f}, update {stats.get('update', '-')}, env steps {learner.env_steps:,}, "
+        f"{stats['seconds']:.1f} s"
+    )
+
+
+def _warn_if_stalled(learner: MetaLearner, stats: dict[str, Any], stalled: int) -> int:
+    """Count iterations in a row whose update was rejected or skipped; warn at
+    ``STALLED_WARNING`` of them (and every ``STALLED_WARNING`` more)."""
+    update = str(stats.get("update", ""))
+    stalled = stalled + 1 if update.startswith(("rejected", "skipped")) else 0
+    if stalled and stalled % STALLED_WARNING == 0:
+        warnings.warn(
+            f"{learner.algorithm}: the last {stalled} iterations (to {learner.iteration}) made "
+            f"no update ({update}): training is not learning; check the step sizes "
+            f"(inner_lr, max_kl, meta_step_size) and the returns in progress.csv",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return stalled
 
 
 class MetaLearner(abc.ABC):
@@ -259,8 +334,14 @@ class MetaLearner(abc.ABC):
     def train(
         self, iterations: int, callback: Callback | Sequence[Callback] | None = None
     ) -> MetaLearner:
-        """Run ``iterations`` meta-iterations (logging each, checkpointing every
+        """Run ``iterations`` more meta-iterations (logging each, checkpointing every
         ``checkpoint_every`` and at the end when there is a run directory); returns self.
+
+        Progress shows as a bar on a terminal, and as one line per iteration otherwise
+        (nohup, CI, a log file). Ctrl-C finishes the iteration under way, checkpoints it and
+        raises :class:`TrainingInterrupted` (a second Ctrl-C stops at once, the latest
+        checkpoint standing). Updates rejected or skipped ``STALLED_WARNING`` iterations in a
+        row raise a warning (training goes on: a run may recover).
 
         ``callback`` (a :class:`~metarl.algos.callbacks.Callback` or a list of them) is called
         after each iteration, before it is logged; it may add statistics to the log (held-out
@@ -271,31 +352,46 @@ class MetaLearner(abc.ABC):
         hooks = as_callback(callback)
         hooks.on_training_start(self)
         bar = tqdm(range(iterations), desc=f"{self.algorithm} {self.config.family}", disable=None)
-        ran = 0
-        for _ in bar:
-            start = time.perf_counter()
-            stats = self.meta_step()
-            self.iteration += 1
-            ran += 1
-            stats["seconds"] = time.perf_counter() - start
-            stats["env_steps"] = self.env_steps
-            keep_going = hooks.on_iteration_end(self, stats)
-            self.last_stats = stats
-            if self._log is not None:
-                self._log.write(self.iteration, stats)
-            bar.set_postfix(
-                before=f"{stats.get('return_before', float('nan')):.1f}",
-                after=f"{stats.get('return_after', float('nan')):.1f}",
-            )
-            if self.run_dir is not None and self.iteration % self.config.checkpoint_every == 0:
-                self._checkpoint()
-            if keep_going is False:
-                break
+        ran, stalled = 0, 0
+        with _DeferredInterrupt() as interrupt:
+            for _ in bar:
+                start = time.perf_counter()
+                stats = self.meta_step()
+                self.iteration += 1
+                ran += 1
+                stats["seconds"] = time.perf_counter() - start
+                stats["env_steps"] = self.env_steps
+                keep_going = hooks.on_iteration_end(self, stats)
+                self.last_stats = stats
+                if self._log is not None:
+                    self._log.write(self.iteration, stats)
+                stalled = _warn_if_stalled(self, stats, stalled)
+                if bar.disable:  # not a terminal (nohup, CI, a log file): a line per iteration
+                    print(_progress_line(self, stats, ran, iterations), flush=True)
+                else:
+                    bar.set_postfix(
+                        before=f"{stats.get('return_before', float('nan')):.1f}",
+                        after=f"{stats.get('return_after', float('nan')):.1f}",
+                    )
+                if self.run_dir is not None and self.iteration % self.config.checkpoint_every == 0:
+                    self._checkpoint()
+                if keep_going is False or interrupt.requested:
+                    break
         bar.close()
+        saved = None
         if self.run_dir is not None and ran and self.iteration % self.config.checkpoint_every:
-            self._checkpoint()
+            saved = self._checkpoint()
         hooks.on_training_end(self)
+        if interrupt.requested:
+            raise TrainingInterrupted(self.iteration, saved or self._latest_checkpoint())
         return self
+
+    def _latest_checkpoint(self) -> Path | None:
+        if self.run_dir is None:
+            return None
+        from metarl import runs
+
+        return runs.latest_checkpoint(self.run_dir)
 
     def _checkpoint(self) -> Path:
         """Write this iteration's checkpoint into the run directory."""
