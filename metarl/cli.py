@@ -267,6 +267,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot_training(args: argparse.Namespace) -> int:
+    from metarl.evaluation.plot import plot_progress
+
+    print(f"plot: {plot_progress(args.runs, args.output, args.x, args.title)}")
+    return 0
+
+
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from metarl.evaluation.evaluate import task_set_name
 
@@ -450,6 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--title", help="panel title (default: the family and its task set)")
     plot.set_defaults(func=_cmd_plot)
+
+    training = commands.add_parser(
+        "plot-training",
+        help="draw runs' training curves (progress.csv)",
+        description="The returns each run logged per iteration (before and after adaptation, "
+        "and any held-out evaluation), against env steps or iterations.",
+    )
+    training.add_argument("runs", nargs="+", help="run directories (or their progress.csv)")
+    training.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
+    training.add_argument("--x", choices=("env_steps", "iteration"), default="env_steps")
+    training.add_argument("--title", help="panel title (default: training curves)")
+    training.set_defaults(func=_cmd_plot_training)
 
     baseline = commands.add_parser(
         "baseline",

@@ -150,3 +150,17 @@ def test_updates_rejected_many_times_in_a_row_say_so(tmp_path, monkeypatch):
         monkeypatch.setattr(learner, "meta_step", lambda: {"update": "rejected: restored"})
         with pytest.warns(RuntimeWarning, match="the last 5 iterations .* made no update"):
             learner.train(5)
+
+
+def test_plot_training_draws_a_runs_progress(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.csv").write_text(
+        "iteration,return_before,return_after,heldout/return_step_0,env_steps\n"
+        "1,-40,-30,,100\n2,-35,-20,-33,200\n"
+    )
+    out = tmp_path / "training.png"
+    assert main(["plot-training", str(run), "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert main(["plot-training", str(tmp_path), "-o", str(out)]) == 2
+    assert "no progress.csv" in capsys.readouterr().err

@@ -1,5 +1,7 @@
-"""Adaptation curves: the mean return after each adaptation step with its 95% confidence band,
-one line per report (learner or baseline), one panel per task family."""
+"""Plots: adaptation curves (the mean return after each adaptation step with its 95%
+confidence band, one line per report, one panel per task family: :func:`plot_reports`), and
+training curves (the returns a run logs per iteration in ``progress.csv``, against env steps
+or iterations: :func:`plot_progress`)."""
 
 from __future__ import annotations
 
@@ -63,3 +65,58 @@ def _final_return(report: AdaptationReport) -> float:
 
 def _join(values: Sequence[object]) -> str:
     return "/".join(str(v) for v in values)
+
+
+def _is_return_column(name: str) -> bool:
+    return name.startswith(("return_", "heldout/return_"))
+
+
+def plot_progress(
+    runs: Sequence[str | Path], path: str | Path, x: str = "env_steps", title: str | None = None
+) -> Path:
+    """Draw the training curves of ``runs`` (run directories, or their ``progress.csv``)
+    into ``path``: every return the runs log per iteration (``return_before``,
+    ``return_after``, Reptile's ``return_after_step_<k>``, a held-out evaluation's
+    ``heldout/return_step_<k>``) against ``x`` (``env_steps`` or ``iteration``)."""
+    import csv
+
+    if not runs:
+        raise ValueError("give at least one run directory (or progress.csv) to plot")
+    if x not in ("env_steps", "iteration"):
+        raise ValueError(f"x must be 'env_steps' or 'iteration', got {x!r}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
+    for run in runs:
+        csv_path = Path(run) / "progress.csv" if Path(run).is_dir() else Path(run)
+        if not csv_path.is_file():
+            raise FileNotFoundError(f"no progress.csv at {str(csv_path)!r}")
+        with open(csv_path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows or x not in rows[0]:
+            raise ValueError(f"{csv_path} logs no {x!r} column (is it a run's progress.csv?)")
+        name = csv_path.parent.name
+        for column in [c for c in rows[0] if _is_return_column(c)]:
+            points = [
+                (float(r[x]), float(r[column])) for r in rows if r.get(column) not in ("", None)
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="." if len(points) < 50 else None, label=f"{name}: {column}")
+    ax.set_xlabel("env steps" if x == "env_steps" else "iteration")
+    ax.set_ylabel("mean return")
+    ax.set_title(title or "training curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=120)
+    except ValueError as err:
+        raise ValueError(f"cannot write a plot to {str(path)!r}: {err}") from None
+    finally:
+        plt.close(fig)
+    return path
