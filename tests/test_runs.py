@@ -19,19 +19,9 @@ from metarl.algos.maml_trpo import MAMLTRPO
 from metarl.checkpoint import CheckpointError, load_checkpoint
 from metarl.cli import main
 from tests.test_maml_trpo import tiny_config
+from tests.test_train_cli import TINY
 
 RESULTS = Path(__file__).parents[1] / "experiments" / "results"
-
-TINY = """\
-algorithm: maml_trpo
-family: Navigation2D-v0
-meta_batch_size: 2
-fast_batch_size: 2
-hidden_sizes: [8]
-num_workers: 0
-checkpoint_every: 1
-iterations: 2
-"""
 
 
 # ---------------------------------------------------------------------------- layout

@@ -31,6 +31,7 @@ from metarl.policies import GaussianMLPPolicy
 from metarl.sampling import EpisodeBatch, Sampler
 from metarl.sb3_bridge import params_from_sb3, params_to_sb3, sb3_ppo
 from metarl.task import Task
+from metarl.torch_threads import torch_threads
 
 
 def _policy_for(
@@ -109,22 +110,6 @@ def _global_streams(state: dict[str, Any]) -> Iterator[None]:
         torch.random.set_rng_state(saved[2])
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` intra-op threads, then restore the caller's setting.
-
-    PPO's minibatches (one episode, a small MLP) are too small to gain from more threads, and
-    with the cores shared (another process, the sampler's workers) torch's threads wait on
-    each other: see ``benchmarks/shared_cores.py``. One thread also makes the updates, and
-    so the reports, the same on any number of cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class PPOAdaptation(Adaptation):
     """One SB3 PPO model per task (seeded :func:`metarl.seeds.finetune_task` ``(seed, i)``,
     its actor ``initial_actor`` or SB3's fresh one); :meth:`step` takes one PPO update of
@@ -179,7 +164,7 @@ class PPOAdaptation(Adaptation):
     def step(self, batch: EpisodeBatch) -> None:
         """One PPO update per task, on its episodes of ``batch``, on one torch thread."""
         indices = range(len(self.models))
-        with _torch_threads(1):
+        with torch_threads(1):  # see metarl.torch_threads
             for i in tasks_progress(indices, "PPO updates") if len(self.models) > 1 else indices:
                 with _global_streams(self._streams[i]):
                     ppo_update(self.models[i], batch.select(i))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from metarl.evaluation.report import AdaptationReport
 
@@ -47,15 +48,7 @@ def plot_reports(
         ax.set_xticks(range(max(len(r.steps) for r in group)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=120)
-    except ValueError as err:  # an unknown suffix
-        raise ValueError(f"cannot write a plot to {str(path)!r}: {err}") from None
-    finally:
-        plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _final_return(report: AdaptationReport) -> float:
@@ -111,11 +104,18 @@ def plot_progress(
     ax.set_title(title or "training curves")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (its format by the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(path, dpi=120)
-    except ValueError as err:
+    except ValueError as err:  # an unknown suffix
         raise ValueError(f"cannot write a plot to {str(path)!r}: {err}") from None
     finally:
         plt.close(fig)

@@ -18,9 +18,8 @@ slot of a call is reset with its own seed and the action noise comes from one
 
 from __future__ import annotations
 
-import contextlib
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -35,6 +34,7 @@ from metarl.registry import make_family
 from metarl.sampling.backends import Workers, WorkerSpec, default_num_workers, get_backend
 from metarl.sampling.episode_batch import EpisodeBatch
 from metarl.task import Task
+from metarl.torch_threads import torch_threads
 
 Params = Mapping[str, torch.Tensor]
 __all__ = ["Sampler", "check_seed", "default_num_workers", "inspect_family"]
@@ -253,7 +253,7 @@ class Sampler:
             root = seeds.sampler_batch(check_seed(seed))
         try:
             workers = self._started_workers()
-            with _torch_threads(1):
+            with torch_threads(1):  # see metarl.torch_threads
                 return self._run(workers, tasks, params, episodes_per_task, root, deterministic)
         except BaseException:
             # A failure mid-episode (a worker died, Ctrl-C) leaves the workers out of step:
@@ -386,25 +386,6 @@ class Sampler:
             sim_unstable=unstable,
             reset_seeds=torch.from_numpy(reset_seeds).view(n_tasks, episodes),
         )
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run PyTorch on ``n`` threads inside the block.
-
-    The sampler's policy forward always runs on one thread, for two reasons. Determinism:
-    PyTorch's CPU kernels can round differently with 1 and 2 threads for some batch shapes
-    (seen with MKL on 2 cores for 6 observations), so a thread count that followed the number
-    of workers would make the batch depend on it. Speed: while workers or physics threads step
-    the envs, PyTorch's idle threads spin-wait and take CPU from them; the forward on a few
-    hundred observations does not need them (measured: about 15% more env steps/s on 2 cores).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def check_seed(seed: Any) -> int:
