@@ -310,3 +310,16 @@ def test_metarl_export_and_evaluate_with_video(tmp_path, capsys):
     assert video.name == "task_00.gif"
     frames = iio.imread(video, index=None)
     assert frames.shape[0] > 10 and frames.shape[2] == 2 * 320  # before | after
+
+
+def test_a_report_records_the_library_versions_it_was_measured_with():
+    import mujoco
+
+    config = metarl.MAMLTRPOConfig(
+        family="Navigation2D-v0", meta_batch_size=2, fast_batch_size=2, hidden_sizes=(8,),
+        num_workers=0,
+    )  # fmt: skip
+    with metarl.MAMLTRPO(config) as learner:
+        report = metarl.evaluate(learner, "test", steps=0, episodes=1, num_tasks=1)
+    assert report.info["versions"]["mujoco"] == mujoco.__version__
+    assert set(report.info["versions"]) >= {"metarl", "numpy", "torch", "gymnasium"}

@@ -34,6 +34,25 @@ def task_set_name(tasks: Any) -> str:
     return "tasks"
 
 
+#: The libraries whose versions a report records: the same checkpoint and seeds give
+#: slightly different episodes on another MuJoCo (or NumPy, torch) version, and after an
+#: adaptation step different batches, so a figure is reproducible for its versions.
+RECORDED_LIBRARIES = ("metarl", "mujoco", "gymnasium", "numpy", "torch", "stable_baselines3")
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions of :data:`RECORDED_LIBRARIES` (``"?"`` if one is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            found[name] = "?"
+    return found
+
+
 def episode_returns(batch: EpisodeBatch) -> list[list[float | None]]:
     """``[task][episode]`` returns of a batch, ``None`` for an episode with unstable physics."""
     returns = batch.returns().tolist()
@@ -74,7 +93,12 @@ def run_evaluation(
         episodes=episodes,
         seed=seed,
         label=label or description.label,
-        info={"task_set": task_set, **description.info, **(info or {})},
+        info={
+            "task_set": task_set,
+            **description.info,
+            **(info or {}),
+            "versions": library_versions(),
+        },
     )
     return report, task_list, result
 
