@@ -16,15 +16,19 @@ Usage (on an otherwise idle machine: nothing else may use the cores)::
 
 from __future__ import annotations
 
+# isort: off
+import metarl  # first: it sets GOMP_SPINCOUNT before torch loads OpenMP (metarl/__init__.py)
+
+# isort: on
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 
-import metarl
 from metarl.adaptation import Description
 from metarl.baselines import compared_learner
 from metarl.baselines.adaptables import PPOBaseline
@@ -85,7 +89,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--work", nargs="+", default=["maml", "ppo"], choices=["maml", "ppo"])
     args = parser.parse_args()
-    print(f"{mp.cpu_count()} cores; busy processes beside training: {args.busy}")
+    spin = os.environ.get("GOMP_SPINCOUNT")
+    print(f"{mp.cpu_count()} cores; busy processes: {args.busy}; GOMP_SPINCOUNT={spin}")
     works = {"maml": ("MAML-TRPO step", maml_trpo_step), "ppo": ("PPO update", ppo_baseline_update)}
     for name, work in (works[key] for key in args.work):
         for threads in args.threads:

@@ -22,6 +22,7 @@ metarl``; the learners are registered when the algorithm registry is first used.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from metarl.distributions import Choice, Disk, Distribution, LogUniform, Uniform
@@ -38,6 +39,18 @@ from metarl.registry import (
 )
 from metarl.registry import _ensure_loaded as _register_families
 from metarl.task import Parameter, Task
+
+#: How long torch's OpenMP threads spin at a barrier before they sleep (GNU OpenMP's
+#: ``GOMP_SPINCOUNT``; its default is 300000). With a core taken by another process, a
+#: thread spins for the one that is not running: MAML-TRPO's step ran 2.3-2.8x slower beside
+#: one busy process on 2 cores, 1.9-2.0x with 3000, at no idle cost we could measure
+#: (benchmarks/shared_cores.py, RESULTS.md). It changes only how threads wait, never a
+#: result. Set before torch is imported (it is read when torch loads OpenMP; the task API imported
+#: above imports no torch): so it takes
+#: effect when metarl is imported first (the CLI, and any script that does), and a value in
+#: the environment is kept.
+SPIN_COUNT = "3000"
+os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 __version__ = "0.1.0.dev0"
 

@@ -4,6 +4,7 @@ file, stops cleanly on Ctrl-C and says when it is not learning."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -164,3 +165,15 @@ def test_plot_training_draws_a_runs_progress(tmp_path, capsys):
     assert out.stat().st_size > 1000
     assert main(["plot-training", str(tmp_path), "-o", str(out)]) == 2
     assert "no progress.csv" in capsys.readouterr().err
+
+
+def test_importing_metarl_shortens_openmp_spinning_unless_the_user_chose(tmp_path):
+    """GOMP_SPINCOUNT (how long torch's idle threads spin) is set before torch loads, and a
+    value in the environment is kept (benchmarks/shared_cores.py measures why)."""
+    script = "import os, sys, metarl; print(os.environ['GOMP_SPINCOUNT'], 'torch' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == [metarl.SPIN_COUNT, "False"]
+    env["GOMP_SPINCOUNT"] = "7"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["7", "False"]
