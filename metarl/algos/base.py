@@ -235,12 +235,8 @@ class MetaLearner(abc.ABC):
         self.family: TaskFamily = make_family(config.family)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seeds.policy_init(config.seed))
-            probe = self.family.make_env(self.family.default_task())
-            obs_dim = int(np.prod(probe.observation_space.shape))
-            act_dim = int(probe.action_space.shape[0])
-            probe.close()
-            self.policy = GaussianMLPPolicy(
-                obs_dim, act_dim, config.hidden_sizes, config.activation, config.init_std
+            self.policy = GaussianMLPPolicy.for_family(
+                self.family, config.hidden_sizes, config.activation, config.init_std
             )
         self.sampler = Sampler(
             self.family,

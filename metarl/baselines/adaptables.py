@@ -37,21 +37,13 @@ from metarl.torch_threads import torch_threads
 def _policy_for(
     family: TaskFamily, config: LearnerConfig, extra_inputs: int = 0
 ) -> GaussianMLPPolicy:
-    """A :class:`GaussianMLPPolicy` of ``config``'s architecture for ``family``'s observation
-    (plus ``extra_inputs`` inputs: the oracle's task features): the shape of the parameters a
-    baseline samples with (its own values are never used; torch's generator is left as it
-    was)."""
-    env = family.make_env(family.default_task())
-    try:
-        obs_dim = int(np.prod(env.observation_space.shape))
-        act_dim = int(env.action_space.shape[0])
-    finally:
-        env.close()
+    """A policy of ``config``'s architecture for ``family`` (plus ``extra_inputs`` inputs:
+    the oracle's task features): the shape of the parameters a baseline samples with (its
+    own values are never used; torch's generator is left as it was)."""
     with torch.random.fork_rng(devices=[]):
-        return GaussianMLPPolicy(
-            obs_dim + extra_inputs, act_dim, config.hidden_sizes, config.activation,
-            config.init_std,
-        )  # fmt: skip
+        return GaussianMLPPolicy.for_family(
+            family, config.hidden_sizes, config.activation, config.init_std, extra_inputs
+        )
 
 
 class _SampledBaseline:
@@ -88,26 +80,33 @@ class _SampledBaseline:
 
 
 # ---------------------------------------------------------------------------- PPO
-@contextmanager
-def _global_streams(state: dict[str, Any]) -> Iterator[None]:
-    """Run with Python's, NumPy's and torch's global generators set to ``state`` (SB3 draws
-    its minibatches from them), saving what they reach into ``state`` and restoring the
-    caller's generators after: each PPO model keeps a stream of its own."""
-    saved = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+def _global_rng_state() -> dict[str, Any]:
+    """Python's, NumPy's and torch's global generator states (SB3 draws from them)."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.random.get_rng_state(),
+    }
+
+
+def _set_global_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.random.set_rng_state(state["torch"])
+
+
+@contextmanager
+def _global_streams(state: dict[str, Any]) -> Iterator[None]:
+    """Run with the global generators set to ``state``, saving what they reach into
+    ``state`` and restoring the caller's generators after: each PPO model keeps a stream of
+    its own."""
+    saved = _global_rng_state()
+    _set_global_rng_state(state)
     try:
         yield
     finally:
-        state.update(
-            python=random.getstate(),
-            numpy=np.random.get_state(),
-            torch=torch.random.get_rng_state(),
-        )
-        random.setstate(saved[0])
-        np.random.set_state(saved[1])
-        torch.random.set_rng_state(saved[2])
+        state.update(_global_rng_state())
+        _set_global_rng_state(saved)
 
 
 class PPOAdaptation(Adaptation):
@@ -129,7 +128,7 @@ class PPOAdaptation(Adaptation):
         env = family.make_env(family.default_task())  # only its spaces: PPO never steps it
         self.models: list[PPO] = []
         self._streams: list[dict[str, Any]] = []
-        saved = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        saved = _global_rng_state()
         try:
             for i in range(len(tasks)):
                 model = sb3_ppo(
@@ -144,17 +143,9 @@ class PPOAdaptation(Adaptation):
                 if initial_actor is not None:
                     params_to_sb3(model, initial_actor)
                 self.models.append(model)
-                self._streams.append(
-                    {
-                        "python": random.getstate(),
-                        "numpy": np.random.get_state(),
-                        "torch": torch.random.get_rng_state(),
-                    }
-                )
+                self._streams.append(_global_rng_state())  # where its seeding left them
         finally:
-            random.setstate(saved[0])
-            np.random.set_state(saved[1])
-            torch.random.set_rng_state(saved[2])
+            _set_global_rng_state(saved)
             env.close()
         self.params = self._current()
 
@@ -231,9 +222,7 @@ class OracleBaseline(_SampledBaseline):
         params: Mapping[str, torch.Tensor],
     ) -> None:
         super().__init__(family, config, description)
-        features = family.task_features(family.default_task()).size
         oracle_policy(family, config).check_params(dict(params))
-        self.features = features
         self.params = {k: v.detach() for k, v in params.items()}
 
     def adaptation(self, tasks: Sequence[Task], seed: int | None = None) -> Adaptation:

@@ -16,10 +16,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal
+
+if TYPE_CHECKING:
+    from metarl.family import TaskFamily
 
 Params = Mapping[str, torch.Tensor]
 
@@ -82,6 +86,26 @@ class GaussianMLPPolicy(nn.Module):
                 nn.init.zeros_(module.bias)
 
     # ------------------------------------------------------------------ parameters
+    @classmethod
+    def for_family(
+        cls,
+        family: TaskFamily,
+        hidden_sizes: Sequence[int],
+        activation: str = "tanh",
+        init_std: float = 1.0,
+        extra_inputs: int = 0,
+    ) -> GaussianMLPPolicy:
+        """A policy for ``family``'s envs: its observation (flattened, plus ``extra_inputs``
+        more inputs, e.g. an oracle's task features) to its action. Initialised from torch's
+        global generator, as any ``nn.Module``."""
+        probe = family.make_env(family.default_task())
+        try:
+            obs_dim = int(math.prod(probe.observation_space.shape))
+            act_dim = int(probe.action_space.shape[0])
+        finally:
+            probe.close()
+        return cls(obs_dim + extra_inputs, act_dim, hidden_sizes, activation, init_std)
+
     def params(self) -> dict[str, torch.Tensor]:
         """The meta-parameters as a dict (the tensors themselves, not copies)."""
         return dict(self.named_parameters())
