@@ -5,6 +5,7 @@ episodes, twice per iteration) on ``--family`` and prints, for each, the samplin
 optimisation seconds the learner logs. Usage::
 
     python benchmarks/maml_trpo_step.py [--family HalfCheetahVel-v0] [--iterations 3]
+        [--fisher-fraction 1.0]
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", default="HalfCheetahVel-v0")
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--fisher-fraction", type=float, default=1.0)
     args = parser.parse_args()
-    with metarl.MAMLTRPO(metarl.MAMLTRPOConfig(family=args.family)) as learner:
+    config = metarl.MAMLTRPOConfig(family=args.family, fisher_fraction=args.fisher_fraction)
+    with metarl.MAMLTRPO(config) as learner:
         for i in range(args.iterations):
             stats = learner.meta_step()
             print(

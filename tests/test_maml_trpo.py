@@ -131,6 +131,29 @@ def test_an_accepted_step_respects_the_kl_limit():
         assert np.isfinite(stats[key]), key
 
 
+def test_a_subsampled_fisher_uses_the_first_tasks_and_the_step_still_respects_the_kl_limit(
+    monkeypatch,
+):
+    """``fisher_fraction``: the products see round(fraction * tasks) tasks (the first ones),
+    while the line search still checks the KL of every task."""
+    import metarl.algos.maml_trpo as module
+
+    seen = []
+
+    def recording(policy, params, inner, valid, *args):
+        seen.append((valid.mask.shape[0], [data.mask.shape[0] for data in inner]))
+        return kl_fisher_vector_product(policy, params, inner, valid, *args)
+
+    monkeypatch.setattr(module, "kl_fisher_vector_product", recording)
+    config = tiny_config(meta_batch_size=8, fast_batch_size=4, fisher_fraction=0.25)
+    with MAMLTRPO(config) as learner:
+        stats = learner.meta_step()
+    assert seen == [(2, [2])]
+    assert stats["update"] == "accepted" and stats["kl"] <= 0.01
+    with pytest.raises(ValueError, match=r"fisher_fraction must be in \(0, 1\]"):
+        tiny_config(fisher_fraction=0.0)
+
+
 def test_the_log_has_the_return_after_every_inner_step():
     assert inner_return_stats([-3.0, -2.0, -1.5]) == {
         "return_before": -3.0,
@@ -144,10 +167,17 @@ def test_the_log_has_the_return_after_every_inner_step():
 
 
 # ---------------------------------------------------------------------------- learning
-def test_maml_trpo_learns_to_adapt_on_navigation2d():
+@pytest.mark.parametrize("fisher_fraction", [1.0, 0.3])
+def test_maml_trpo_learns_to_adapt_on_navigation2d(fisher_fraction):
     """A short seeded training (10 tasks x 10 episodes, 12 iterations): the return after one
-    adaptation step clearly beats the return before it, and both beat the untrained policy."""
-    config = tiny_config(meta_batch_size=10, fast_batch_size=10, hidden_sizes=(32, 32))
+    adaptation step clearly beats the return before it, and both beat the untrained policy;
+    also with the Fisher-vector products on 3 of the 10 tasks."""
+    config = tiny_config(
+        meta_batch_size=10,
+        fast_batch_size=10,
+        hidden_sizes=(32, 32),
+        fisher_fraction=fisher_fraction,
+    )
     with MAMLTRPO(config) as learner:
         history = [learner.meta_step() for _ in range(12)]
     untrained = history[0]["return_before"]

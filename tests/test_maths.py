@@ -7,7 +7,12 @@ import torch
 
 from metarl.algos.advantages import discounted_returns, gae, masked_mean, normalize_per_task
 from metarl.algos.baseline import features, fit_linear_baseline, linear_baseline_values
-from metarl.algos.trpo import conjugate_gradient, hessian_vector_product, line_search
+from metarl.algos.trpo import (
+    conjugate_gradient,
+    conjugate_gradient_with_residual,
+    hessian_vector_product,
+    line_search,
+)
 
 
 def t(*values):
@@ -72,6 +77,19 @@ def test_conjugate_gradient_solves_a_small_spd_system():
     b = torch.randn(6, dtype=torch.float64)
     x = conjugate_gradient(lambda v: h @ v, b, iterations=10)
     torch.testing.assert_close(h @ x, b, atol=1e-8, rtol=0)
+
+
+def test_conjugate_gradient_residual_gives_the_curvature_without_another_product():
+    """Stopped early (3 of 6 dimensions), CG's residual is still ``b - H x``, so
+    ``x^T (b - r)`` is TRPO's ``x^T H x``."""
+    torch.manual_seed(3)
+    a = torch.randn(6, 6, dtype=torch.float64)
+    h = a @ a.T + 0.5 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(6, dtype=torch.float64)
+    x, r = conjugate_gradient_with_residual(lambda v: h @ v, b, iterations=3)
+    assert (h @ x - b).norm() > 1e-3  # not converged: the residual matters
+    torch.testing.assert_close(r, b - h @ x, atol=1e-10, rtol=0)
+    torch.testing.assert_close(x @ (b - r), x @ h @ x, atol=1e-10, rtol=0)
 
 
 def test_hessian_vector_product_matches_the_explicit_hessian():

@@ -13,7 +13,9 @@ One meta-iteration:
    (``first_order=True``: FOMAML); the natural-gradient direction comes from conjugate
    gradient on Hessian-vector products of the post-adaptation KL (computed as Fisher-vector
    products, exact at the current parameters; see
-   :func:`~metarl.algos.maml.kl_fisher_vector_product`); a backtracking line search
+   :func:`~metarl.algos.maml.kl_fisher_vector_product`; on a share of the tasks with
+   ``fisher_fraction`` < 1, as rllab's ``subsample_factor`` does on samples); a backtracking
+   line search
    accepts the first fraction that improves the surrogate within ``max_kl``, else restores the
    parameters exactly.
 
@@ -46,7 +48,7 @@ from metarl.algos.maml import (
     surrogate_and_kl_of_outputs,
 )
 from metarl.algos.policy_gradient import TaskData
-from metarl.algos.trpo import conjugate_gradient, line_search
+from metarl.algos.trpo import conjugate_gradient_with_residual, line_search
 from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
@@ -67,6 +69,12 @@ class MAMLTRPOConfig(LearnerConfig):
         max_kl: TRPO's trust region, on the mean post-adaptation KL.
         cg_iterations: conjugate-gradient iterations.
         cg_damping: added to the KL Hessian (times identity) for conjugate gradient.
+        fisher_fraction: the share of the meta-batch's tasks whose inner and
+            post-adaptation data the Fisher-vector products of conjugate gradient use (at
+            least one task). Each product runs through the inner step on all of its tasks'
+            data, so it costs in proportion; the products are most of a TRPO step's time. The
+            gradient, the line search and its KL check always use every task. 1.0 (the paper)
+            uses all; rllab and ProMP subsample the same way (``subsample_factor``).
         ls_max_steps: line-search tries.
         ls_backtrack_ratio: the step shrinks by this factor at each try.
     """
@@ -77,6 +85,7 @@ class MAMLTRPOConfig(LearnerConfig):
     max_kl: float = 0.01
     cg_iterations: int = 10
     cg_damping: float = 1e-5
+    fisher_fraction: float = 1.0
     ls_max_steps: int = 15
     ls_backtrack_ratio: float = 0.8
 
@@ -90,6 +99,8 @@ class MAMLTRPOConfig(LearnerConfig):
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.cg_damping >= 0:
             raise ValueError(f"cg_damping must be >= 0, got {self.cg_damping}")
+        if not 0 < self.fisher_fraction <= 1:
+            raise ValueError(f"fisher_fraction must be in (0, 1], got {self.fisher_fraction}")
         if not 0 < self.ls_backtrack_ratio < 1:
             raise ValueError(f"ls_backtrack_ratio must be in (0, 1), got {self.ls_backtrack_ratio}")
 
@@ -156,11 +167,18 @@ class MAMLTRPO(MetaLearner):
         old_loss = float(loss.detach())
         if not (torch.isfinite(gradient).all() and torch.isfinite(loss)):
             return {"loss_before": old_loss, "update": "skipped: non-finite gradient"}
+        n = max(1, round(cfg.fisher_fraction * valid.mask.shape[0]))
         hvp = kl_fisher_vector_product(
-            policy, policy.params(), inner, valid, cfg.inner_lr, cfg.first_order, cfg.cg_damping
+            policy,
+            policy.params(),
+            [data.first_tasks(n) for data in inner],
+            valid.first_tasks(n),
+            cfg.inner_lr,
+            cfg.first_order,
+            cfg.cg_damping,
         )
-        direction = conjugate_gradient(hvp, gradient, cfg.cg_iterations)
-        curvature = direction @ hvp(direction)
+        direction, residual = conjugate_gradient_with_residual(hvp, gradient, cfg.cg_iterations)
+        curvature = direction @ (gradient - residual)  # = direction^T H direction
         if not (torch.isfinite(curvature) and curvature > 0):
             return {"loss_before": old_loss, "update": "skipped: non-positive curvature"}
         step = -direction * torch.sqrt(2 * cfg.max_kl / curvature)

@@ -45,6 +45,11 @@ class TaskData:
             mask=mask,
         )
 
+    def first_tasks(self, n: int) -> TaskData:
+        """The data of the first ``n`` tasks only (tasks are drawn i.i.d., so these are a
+        uniform sample of the meta-batch's tasks)."""
+        return TaskData(self.observations[:n], self.actions[:n], self.advantages[:n], self.mask[:n])
+
 
 def gaussian_log_prob(
     mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor

@@ -1,6 +1,7 @@
 """The pieces of a TRPO step (Schulman et al. 2015), shared by every learner that takes one.
 
-- :func:`conjugate_gradient` solves ``H x = g`` with only Hessian-vector products;
+- :func:`conjugate_gradient` solves ``H x = g`` with only Hessian-vector products (and
+  :func:`conjugate_gradient_with_residual` also gives ``g - H x``, for ``x^T H x``);
 - :func:`hessian_vector_product` builds ``v -> (H + damping I) v`` for the Hessian of a scalar
   (the KL) with respect to a list of parameters, by double backward;
 - :func:`line_search` shrinks the natural-gradient step until the surrogate improves within
@@ -27,6 +28,20 @@ def conjugate_gradient(
     """Approximately solve ``H x = b`` for a symmetric positive-definite ``H`` given as
     ``hvp(v) = H v``, starting from 0; stops early once the squared residual is below
     ``residual_tol``."""
+    return conjugate_gradient_with_residual(hvp, b, iterations, residual_tol)[0]
+
+
+def conjugate_gradient_with_residual(
+    hvp: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iterations: int = 10,
+    residual_tol: float = 1e-10,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`conjugate_gradient`, also returning its residual ``r = b - H x``.
+
+    With it, ``x^T H x = x^T (b - r)`` needs no further product: TRPO's step scale
+    ``sqrt(2 max_kl / x^T H x)`` then costs nothing (a product is most of a TRPO step's time).
+    """
     x = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
@@ -41,7 +56,7 @@ def conjugate_gradient(
         rr_new = r @ r
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    return x, r
 
 
 def hessian_vector_product(
