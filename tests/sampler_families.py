@@ -7,6 +7,10 @@ At step ``die_at`` its process kills itself (SIGKILL, as the OOM killer would), 
 file it can claim (delete) in the folder ``$METARL_FLAKY_DIE_TOKENS``: with no such folder, or
 no file left in it, the step goes on as usual, so a replacement worker that replays the
 episode lives.
+
+``VectorFlaky-v0``: the same envs, stepped vectorized by an :class:`~metarl.array_step.
+ArrayStep` (its blow-ups and terminal states; ``raise_at`` and ``die_at`` act on the process,
+so they stay with the env's own step): a second pure-array step beside Navigation2D's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import metarl
+from metarl.array_step import ArrayStep
 
 
 class FlakyEnv(gym.Env):
@@ -83,3 +88,33 @@ class FlakyFamily(metarl.TaskFamily):
         metarl.Parameter("die_at", "step that kills the process", metarl.Uniform(-1.0, 100.0), -1),
     )
     env_class = FlakyEnv
+
+
+class FlakyStep(ArrayStep):
+    """:meth:`FlakyEnv.step` for many envs at once (without ``raise_at`` and ``die_at``)."""
+
+    state = ("t", "x")
+    task_attributes = ("blow_at", "end_at")
+
+    def step(self, rows, state, actions):
+        t, x = state["t"], state["x"] + actions[:, 0].astype(np.float64)
+        obs = np.stack([x, t.astype(np.float64)], axis=1)
+        rewards = x.copy()
+        blown = t == self.blow_at[rows]
+        obs[blown], rewards[blown] = np.nan, np.nan
+        return {"t": t + 1, "x": x}, obs, rewards, t == self.end_at[rows]
+
+
+class VectorFlakyEnv(FlakyEnv):
+    vector_step = FlakyStep
+
+    def __init__(self, blow_at: int = -1, end_at: int = -1, raise_at: int = -1, die_at: int = -1):
+        super().__init__(blow_at, end_at, raise_at, die_at)
+        self.t, self.x = 0, 0.0  # the step's state exists before the first reset
+
+
+class VectorFlakyFamily(FlakyFamily):
+    """FlakyFamily, stepped vectorized by :class:`FlakyStep`."""
+
+    id = "VectorFlaky-v0"
+    env_class = VectorFlakyEnv

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from metarl_envs.navigation import Navigation2DEnv
 
 import metarl
 from metarl import runs
@@ -136,11 +137,13 @@ def test_committed_checkpoints_still_load(name):
         assert learner.run_dir is None
 
 
-def test_loading_starts_no_worker_until_something_samples(tmp_path):
+def test_loading_starts_no_worker_until_something_samples(tmp_path, monkeypatch):
     run = tmp_path / "run"
     MAMLTRPO(tiny_config(), run_dir=run).train(1).close()
     assert mp.active_children() == []
-    learner = metarl.load(run, num_workers=2)  # Navigation2D: worker processes, not threads
+    # As a family without a vector step: its envs step in worker processes.
+    monkeypatch.delattr(Navigation2DEnv, "vector_step")
+    learner = metarl.load(run, num_workers=2)
     try:
         assert learner.sampler.num_workers == 2
         assert not learner.sampler.started and mp.active_children() == []
@@ -161,6 +164,8 @@ def test_a_script_read_from_stdin_loads_a_run_and_samples_in_worker_processes(tm
     script = f"""
 import multiprocessing as mp
 import metarl
+from metarl_envs.navigation import Navigation2DEnv
+del Navigation2DEnv.vector_step  # as a family without one: worker processes
 learner = metarl.load({str(run)!r}, num_workers=2)
 assert not learner.sampler.started and mp.active_children() == []
 params = learner.adapt(learner.family.test_tasks(1)[0], episodes=2, steps=1)

@@ -1,5 +1,5 @@
 """FamilyVecEnv: a Stable-Baselines3 VecEnv over the sampler's stepping. Bit-identical to each
-env's own step (auto-resets, new tasks, early termination, the three ways of stepping),
+env's own step (auto-resets, new tasks, early termination, the four ways of stepping),
 the guard's rules, observed tasks, seeding, and SB3 training on it."""
 
 from __future__ import annotations
@@ -30,18 +30,22 @@ def _run(env: metarl.FamilyVecEnv, actions: np.ndarray):
 
 
 @pytest.mark.parametrize(
-    ("family_id", "threads"),
+    ("family_id", "threads", "vectorized"),
     [
-        ("HalfCheetahCrippledJoint-v0", 2),  # MuJoCo's batch, models differ per task
-        ("HopperRandParams-v0", 0),  # falls: envs reset at different steps
-        ("AntCrippledLeg-v0", 2),  # threads over each env's own MjData
-        ("Navigation2D-v0", 0),  # not vectorized: the envs' own step
+        ("HalfCheetahCrippledJoint-v0", 2, None),  # MuJoCo's batch, models differ per task
+        ("HopperRandParams-v0", 0, None),  # falls: envs reset at different steps
+        ("AntCrippledLeg-v0", 2, None),  # threads over each env's own MjData
+        ("Navigation2D-v0", 0, None),  # pure NumPy: its ArrayStep, every env in one call
+        ("Navigation2D-v0", 0, False),  # not vectorized: the envs' own step
     ],
 )
-def test_steps_equal_each_envs_own_step_with_a_new_task_every_episode(family_id, threads):
+def test_steps_equal_each_envs_own_step_with_a_new_task_every_episode(
+    family_id, threads, vectorized
+):
     family = metarl.make_family(family_id, horizon=15)
     n, steps, seed = 3, 50, 7
-    env = metarl.FamilyVecEnv(family, n, seed=seed, num_threads=threads)
+    env = metarl.FamilyVecEnv(family, n, seed=seed, num_threads=threads, vectorized=vectorized)
+    assert env._slots.vectorized is (vectorized is None)
     space = env.action_space
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1.2 * space.high, 1.2 * space.high, (steps, n, space.shape[0]))
@@ -127,7 +131,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="belongs to family HalfCheetahVel-v0"):
         metarl.FamilyVecEnv(family, 1, tasks=metarl.make_family("HalfCheetahVel-v0").test_tasks(1))
     with pytest.raises(ValueError, match="cannot be vectorized"):
-        metarl.FamilyVecEnv("Navigation2D-v0", 2, vectorized=True)
+        metarl.FamilyVecEnv(FlakyFamily(), 2, vectorized=True)
     env = metarl.FamilyVecEnv(family, 2)
     with pytest.raises(RuntimeError, match="before reset"):
         env.step(np.zeros((2, 6), dtype=np.float32))

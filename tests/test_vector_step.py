@@ -1,21 +1,45 @@
-"""Vectorised steps: every bundled MuJoCo family's VectorStep reproduces its env's own step to
-the bit, through the sampler, whatever the number of threads."""
+"""Vectorised steps: every bundled family's vector step (MuJoCo's VectorSteps, Navigation2D's
+ArrayStep) reproduces its env's own step to the bit, through the sampler, whatever the number
+of threads."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import threading
 
 import numpy as np
 import pytest
+import torch
 from metarl_envs import BUNDLED_FAMILIES
 from metarl_envs.half_cheetah import HalfCheetahVelEnv, HalfCheetahVelStep
+from metarl_envs.navigation import Navigation2DEnv, Navigation2DStep
 
 import metarl
+from metarl.array_step import ArrayStep, ArrayStepper, vector_step_of
 from metarl.mujoco import vector_step
-from metarl.mujoco.vector_step import VectorStep, vector_step_of
+from metarl.mujoco.vector_step import VectorStep
+from metarl.sampling import Sampler
+from metarl.sampling.workers import InProcessWorkers
+from tests.sampler_families import FlakyFamily, VectorFlakyFamily
 from tests.test_sampler import assert_batches_equal, make_sampler
 
 MUJOCO_FAMILIES = [fid for fid in BUNDLED_FAMILIES if fid != "Navigation2D-v0"]
+
+
+def sample_both_ways(family, calls, episodes: int):
+    """The batches of ``calls`` (lists of tasks, one sampler call each) from each env's own
+    step and from the vectorized step on 0 or 2 threads, checked equal to the bit; the
+    former's."""
+    runs = {}
+    for vectorized, workers in ((False, 0), (True, 0), (True, 2)):
+        with make_sampler(family, workers, seed=4, vectorized=vectorized) as sampler:
+            assert sampler.vectorized is vectorized
+            runs[vectorized, workers] = [sampler.sample(tasks, None, episodes) for tasks in calls]
+    reference = runs.pop((False, 0))
+    for batches in runs.values():
+        for batch, expected in zip(batches, reference, strict=True):
+            assert_batches_equal(batch, expected)
+    return reference
 
 
 @pytest.mark.parametrize("family_id", MUJOCO_FAMILIES)
@@ -25,25 +49,59 @@ def test_vectorized_batches_equal_the_envs_own_steps(family_id):
     Hopper, Walker2d and Ant fall within the horizon, so termination is covered too."""
     family = metarl.make_family(family_id, horizon=60)
     calls = [family.sample_tasks(2, np.random.default_rng(k)) for k in (0, 1)]
-    runs = {}
-    for vectorized, workers in ((False, 0), (True, 0), (True, 2)):
-        with make_sampler(family, workers, seed=4, vectorized=vectorized) as sampler:
-            assert sampler.vectorized is vectorized
-            runs[vectorized, workers] = [sampler.sample(tasks, None, 3) for tasks in calls]
-    reference = runs.pop((False, 0))
-    for batches in runs.values():
-        for batch, expected in zip(batches, reference, strict=True):
-            assert_batches_equal(batch, expected)
+    reference = sample_both_ways(family, calls, 3)
     assert reference[0].mask.sum() > 0
+
+
+def test_navigation2d_array_step_batches_equal_the_envs_own_steps():
+    """Navigation2D's ArrayStep, one NumPy call per time step: the same batches to the bit
+    as each env's own step, over three calls (new tasks in the second, so envs are
+    retasked; tasks of the first again in the third, so envs are reused). Goals on or near
+    the origin, which a random walk of (mostly clipped) 0.1 steps reaches: many episodes end
+    early at the goal, at different steps."""
+    family = metarl.make_family("Navigation2D-v0", horizon=40)
+    near = [family.make_task(goal=goal) for goal in ((0.0, 0.0), (0.1, -0.1), (-0.2, 0.1))]
+    calls = [near[:2], family.sample_tasks(3, np.random.default_rng(1)), [near[2], near[0]]]
+    reference = sample_both_ways(family, calls, 5)
+    ended = torch.cat([batch.lengths[batch.terminated] for batch in reference])
+    assert len(ended) > 3 and len(set(ended.tolist())) > 1 and (ended < 40).all()
+    assert not all(batch.terminated.all() for batch in reference)
+    assert all((batch.lengths[~batch.terminated] == 40).all() for batch in reference)
+    assert (reference[0].actions.abs() > 0.1).any()  # the batch holds actions before clipping
+
+
+def test_an_array_steps_unstable_and_terminal_steps_follow_the_guards_rule():
+    """A second pure-array step (tests/sampler_families.py): episodes that blow up (NaN
+    observation and reward) and end early give the same batches as the envs' own steps,
+    from reset states drawn per slot (FlakyEnv's reset draws its start from its seed)."""
+    family = VectorFlakyFamily()
+    tasks = [family.make_task(), family.make_task(blow_at=4), family.make_task(end_at=6)]
+    reference = sample_both_ways(family, [tasks, tasks[::-1]], 3)
+    assert reference[0].sim_unstable.tolist() == [[False] * 3, [True] * 3, [False] * 3]
+    assert reference[0].lengths.tolist() == [[10] * 3, [5] * 3, [7] * 3]
+    assert len(set(reference[0].observations[0, :, 0, 0].tolist())) == 3  # own reset seeds
 
 
 def test_vectorized_is_the_default_where_supported():
     with make_sampler("HalfCheetahVel-v0") as sampler:
         assert sampler.vectorized
     with make_sampler("Navigation2D-v0") as sampler:
-        assert not sampler.vectorized
+        assert sampler.vectorized
     with pytest.raises(ValueError, match="names no vector_step"):
-        make_sampler("Navigation2D-v0", vectorized=True)
+        make_sampler(FlakyFamily(), vectorized=True)
+
+
+def test_navigation2d_steps_in_the_samplers_process_by_default():
+    """The default sampler of the first run (``metarl train``): no worker processes, every
+    env stepped by Navigation2D's ArrayStep, one env kept per task."""
+    family = metarl.make_family("Navigation2D-v0", horizon=5)
+    with Sampler(family) as sampler:  # num_workers=None: every core
+        sampler.sample(family.sample_tasks(3, np.random.default_rng(0)), None, 4)
+        workers = sampler._started_workers()
+        assert isinstance(workers, InProcessWorkers) and sampler.vectorized
+        assert isinstance(workers._slots._stepper, ArrayStepper)
+        assert len({id(env) for env in workers._slots.envs}) == 3
+        assert mp.active_children() == []
 
 
 def test_a_subclass_does_not_inherit_its_parents_vector_step():
@@ -56,6 +114,7 @@ def test_a_subclass_does_not_inherit_its_parents_vector_step():
 
     assert vector_step_of(HalfCheetahVelEnv(velocity=1.0)) is HalfCheetahVelStep
     assert vector_step_of(Slower(velocity=1.0)) is None
+    assert vector_step_of(Navigation2DEnv()) is Navigation2DStep
 
     class Wrong(HalfCheetahVelEnv):
         vector_step = "fast"
@@ -74,6 +133,35 @@ def test_family_settings_must_agree_across_a_batch():
     with pytest.raises(ValueError, match="at least one env"):
         HalfCheetahVelStep([])
     assert issubclass(HalfCheetahVelStep, VectorStep)
+
+
+def test_an_array_step_reads_and_returns_its_whole_state():
+    class Forgetful(ArrayStep):
+        state = ("_position",)
+
+        def step(self, rows, state, actions):
+            obs = state["_position"].astype(np.float32)
+            return {}, obs, np.zeros(len(rows)), np.zeros(len(rows), dtype=bool)
+
+    class ForgetfulEnv(Navigation2DEnv):
+        vector_step = Forgetful
+
+    class Lost(Forgetful):
+        state = ("_position", "_velocity")
+
+    class LostEnv(Navigation2DEnv):
+        vector_step = Lost
+
+    stepper = ArrayStepper([ForgetfulEnv()], Forgetful)
+    stepper.capture(0)
+    with pytest.raises(ValueError, match=r"Forgetful.step returned no '_position'"):
+        stepper.step(np.array([0]), np.zeros((1, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="names '_velocity', which LostEnv does not have"):
+        ArrayStepper([LostEnv()], Lost)
+    with pytest.raises(ValueError, match="an env of Navigation2DEnv in a batch stepped by"):
+        ArrayStepper([ForgetfulEnv(), Navigation2DEnv()], Forgetful)
+    with pytest.raises(ValueError, match="at least one env"):
+        Navigation2DStep([])
 
 
 def test_physics_threads_stop_on_close():

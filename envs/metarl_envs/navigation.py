@@ -10,16 +10,22 @@ authors' ``maml_rl`` code. It is the family every algorithm test uses.
   squared distance; its code, and this family, use the distance). Term: ``reward_distance``.
 - Termination: within 0.01 of the goal in each coordinate. Horizon: 100.
 
+The sampler steps every env at once, in its own process (:class:`Navigation2DStep`, an
+:class:`~metarl.array_step.ArrayStep`): the env's ``step`` and the batch's both call
+:func:`move`, so they agree to the bit.
+
 Version history: v0, first release.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from metarl.array_step import ArrayStep
 from metarl.distributions import Uniform
 from metarl.family import TaskFamily
 from metarl.task import Parameter
@@ -29,10 +35,38 @@ GOAL_TOLERANCE = 0.01
 MAX_SPEED = 0.1
 
 
+def move(
+    position: np.ndarray, goal: np.ndarray, action: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of the agent, for one env (``[2]`` arrays) or many (``[m, 2]``): the
+    position after moving by ``action`` (float64, clipped to the maximum speed), the distance
+    to the goal from there, and whether the goal is reached."""
+    position = position + np.clip(np.asarray(action, dtype=np.float64), -MAX_SPEED, MAX_SPEED)
+    offset = position - goal
+    distance = np.sqrt(np.sum(offset**2, axis=-1))
+    reached = np.all(np.abs(offset) < GOAL_TOLERANCE, axis=-1)
+    return position, distance, reached
+
+
+class Navigation2DStep(ArrayStep):
+    """:meth:`Navigation2DEnv.step` for many envs at once, through the same :func:`move`."""
+
+    state = ("_position",)
+    task_attributes = ("goal",)
+    goal: np.ndarray  # [n, 2], each env's goal (read by ArrayStep from task_attributes)
+
+    def step(
+        self, rows: np.ndarray, state: Mapping[str, np.ndarray], actions: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        position, distance, reached = move(state["_position"], self.goal[rows], actions)
+        return {"_position": position}, position.astype(np.float32), -distance, reached
+
+
 class Navigation2DEnv(gym.Env):
     """Point agent in the plane moving towards ``goal``; see the module doc."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    vector_step = Navigation2DStep
 
     def __init__(self, goal: Any = (0.0, 0.0)) -> None:
         self.set_task(goal)
@@ -55,20 +89,17 @@ class Navigation2DEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        action = np.clip(np.asarray(action, dtype=np.float64), -MAX_SPEED, MAX_SPEED)
-        self._position = self._position + action
-        offset = self._position - self.goal
-        distance = float(np.sqrt(np.sum(offset**2)))
-        terminated = bool(np.all(np.abs(offset) < GOAL_TOLERANCE))
-        info = {"reward_distance": -distance, "distance": distance}
-        return self._obs(), -distance, terminated, False, info
+        self._position, distance, reached = move(self._position, self.goal, action)
+        reward = -float(distance)
+        info = {"reward_distance": reward, "distance": float(distance)}
+        return self._obs(), reward, bool(reached), False, info
 
 
 class Navigation2DFamily(TaskFamily):
     """Point robot reaching a goal drawn uniformly from [-0.5, 0.5]^2 (MAML 2-D navigation).
 
-    Reward: minus the distance to the goal; horizon 100. Pure NumPy, used by every
-    algorithm test.
+    Reward: minus the distance to the goal; horizon 100. Pure NumPy, stepped vectorized in
+    the sampler's process; used by every algorithm test.
     """
 
     horizon = 100

@@ -6,12 +6,14 @@
   ``MUJOCO_LOG.TXT``), and model compiling without the deprecated ``settotalmass``.
 - :mod:`metarl.mujoco.vector_step`: :class:`VectorStep`, which a MuJoCo env class names to be
   stepped many envs at a time, and :class:`VectorStepper`, which steps them (MuJoCo's batch or
-  threads over the envs' own ``MjData``).
+  threads over the envs' own ``MjData``). Envs without MuJoCo name an
+  :class:`metarl.array_step.ArrayStep` instead.
 
 A family module imports these (and Gymnasium, MuJoCo and the task API of
 :mod:`metarl.family`), never the sampler or the learners.
 """
 
-from metarl.mujoco.vector_step import VectorStep, VectorStepper, vector_step_of
+from metarl.array_step import vector_step_of
+from metarl.mujoco.vector_step import VectorStep, VectorStepper
 
 __all__ = ["VectorStep", "VectorStepper", "vector_step_of"]

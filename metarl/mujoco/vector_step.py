@@ -16,9 +16,11 @@ An env class opts in with a class attribute::
     class MyEnv(MujocoEnv):
         vector_step = MyVectorStep     # a VectorStep subclass
 
-A VectorStep must reproduce its env's ``step`` exactly, to the bit. The bundled families' tests
-check this through the sampler (``vectorized=True`` against ``vectorized=False``, which steps
-each env through its Gymnasium ``step``), and a family author should test theirs the same way.
+(An env without a physics engine, whose state is a few NumPy arrays, names an
+:class:`metarl.array_step.ArrayStep` the same way.) A VectorStep must reproduce its env's
+``step`` exactly, to the bit. The bundled families' tests check this through the sampler
+(``vectorized=True`` against ``vectorized=False``, which steps each env through its Gymnasium
+``step``), and a family author should test theirs the same way.
 
 This module belongs to the env layer (a family module imports it to name its step, without
 importing the sampler); the sampler (:mod:`metarl.sampling.env_slots`) runs the steppers.
@@ -31,10 +33,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 
+from metarl.array_step import BatchStep, vector_step_of
 from metarl.instability import finite_rows
 from metarl.mujoco.bad_state import (
     BAD_STATE_WARNINGS,
@@ -49,14 +51,18 @@ except ImportError:  # pragma: no cover - older MuJoCo: threads over the envs' M
 
 _INTEGRATION_STATE = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 
+#: vector_step_of lives in metarl.array_step (it answers for both kinds of vector step).
+__all__ = ["VectorStep", "VectorStepper", "vector_step_of"]
 
-class VectorStep(abc.ABC):
+
+class VectorStep(BatchStep, abc.ABC):
     """The ``step`` of one MuJoCo env class, for many of its envs at once.
 
     The sampler applies the actions (:meth:`controls`), steps every env's ``MjData`` by
     ``frame_skip`` physics steps as ``MujocoEnv.do_simulation`` does, gathers :attr:`fields`,
     and calls :meth:`outputs`. Task parameters (a target velocity, a goal) differ between envs:
-    read them per env in ``__init__`` into arrays, and index them with ``rows``.
+    name them in :attr:`task_attributes`, or read them per env in ``__init__`` into arrays, and
+    index them with ``rows``.
 
     Args:
         envs: the unwrapped envs, all of the class that names this VectorStep.
@@ -72,35 +78,11 @@ class VectorStep(abc.ABC):
     #: changes only the reward): they are then all stepped on one model, which stays in the
     #: CPU cache. Leave False if ``set_task`` changes the model (masses, frictions ...).
     same_model: ClassVar[bool] = False
-    #: Env attributes that differ per task (a target velocity, a goal): each is read from
-    #: every env into a ``[n, ...]`` array under the same name on the step (index it with
-    #: ``rows``).
-    task_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, envs: Sequence[Any]) -> None:
-        if not envs:
-            raise ValueError("a VectorStep needs at least one env")
-        self.envs = list(envs)
+        super().__init__(envs)
         self.frame_skip = int(self.shared("frame_skip"))
         self.dt = float(self.shared("dt"))
-        for name in self.task_attributes:
-            setattr(self, name, self.per_env(name))
-
-    def shared(self, name: str) -> Any:
-        """The value of env attribute ``name``, which every env must share (a setting of the
-        family, not of a task); a ``ValueError`` if the envs disagree."""
-        first = getattr(self.envs[0], name)
-        for env in self.envs[1:]:
-            if not np.array_equal(np.asarray(getattr(env, name)), np.asarray(first)):
-                raise ValueError(
-                    f"{type(self).__name__}: the envs disagree on {name!r}, which must be the "
-                    f"same for every env of a batch"
-                )
-        return first
-
-    def per_env(self, name: str) -> np.ndarray:
-        """Env attribute ``name`` (a task parameter) of every env, stacked: ``[n, ...]``."""
-        return np.stack([np.asarray(getattr(env, name), dtype=np.float64) for env in self.envs])
 
     def controls(self, rows: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The controls written to ``data.ctrl`` for ``actions`` (clipped, in the action
@@ -123,22 +105,6 @@ class VectorStep(abc.ABC):
             after: the same after the step.
             actions: the actions given to ``step`` (clipped, in the action space's dtype).
         """
-
-
-def vector_step_of(env: gym.Env) -> type[VectorStep] | None:
-    """The :class:`VectorStep` class the env's class names, or None.
-
-    Only a ``vector_step`` set on the env's own class counts: a subclass may step differently
-    (another reward, say), so it does not inherit its parent's; it names one again if its step
-    is the same.
-    """
-    step = vars(type(env.unwrapped)).get("vector_step")
-    if step is not None and not (isinstance(step, type) and issubclass(step, VectorStep)):
-        raise TypeError(
-            f"{type(env.unwrapped).__name__}.vector_step must be a VectorStep subclass, got "
-            f"{step!r}"
-        )
-    return step
 
 
 class VectorStepper:
@@ -174,12 +140,7 @@ class VectorStepper:
         num_threads: int,
         pool: Callable[[], ThreadPoolExecutor],
     ) -> None:
-        for env in envs:
-            if vars(type(env)).get("vector_step") is not step:
-                raise ValueError(
-                    f"envs of several classes in one batch ({type(envs[0]).__name__}, "
-                    f"{type(env).__name__}); a batch is stepped by one VectorStep"
-                )
+        step.check_envs(envs)
         self.step_fn = step(envs)
         #: What is gathered: the step's fields, and always qpos and qvel (checked finite).
         self._fields = tuple(dict.fromkeys(("qpos", "qvel", *self.step_fn.fields)))
@@ -218,14 +179,7 @@ class VectorStepper:
         Call :meth:`capture` after resetting them."""
         step_cls = type(self.step_fn)
         for k, env in zip(rows, envs, strict=True):
-            if vars(type(env)).get("vector_step") is not step_cls:
-                raise ValueError(
-                    f"row {k} given an env of {type(env).__name__}; this batch is stepped by "
-                    f"{step_cls.__name__}"
-                )
-            for name in step_cls.task_attributes:
-                getattr(self.step_fn, name)[k] = np.asarray(getattr(env, name), dtype=np.float64)
-            self.step_fn.envs[k] = env
+            self.step_fn.set_env(k, env)  # checks its class, reads its task attributes
             self._datas[k] = env.data
             self._counts[k] = env.data.warning.number
             if not step_cls.same_model:

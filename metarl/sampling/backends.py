@@ -5,9 +5,10 @@ A backend turns a :class:`WorkerSpec` (the family, the sizes, how many workers) 
 all with one array of actions, ``close``. The sampler, the ``backend`` key of a config and
 ``metarl train --backend`` look them up here by name:
 
-- ``"local"``: this machine's cores. Vectorized families step in the sampler's process, their
-  physics on threads; other envs in worker processes (or on the calling thread with
-  ``num_workers=0``). :mod:`metarl.sampling.workers`.
+- ``"local"``: this machine's cores. Vectorized families (every bundled one) step in the
+  sampler's process, MuJoCo's physics on threads (a pure-NumPy family in one NumPy call);
+  other envs in worker processes (or on the calling thread with ``num_workers=0``).
+  :mod:`metarl.sampling.workers`.
 - ``"ray"``: Ray actors on a Ray cluster (``pip install "metarl[ray]"``).
   :mod:`metarl.sampling.ray_workers`.
 
@@ -52,7 +53,7 @@ class WorkerSpec:
     act_dim: int
     #: as given to the sampler: None means the backend's own default.
     num_workers: int | None
-    #: step the envs through their VectorStep.
+    #: step the envs through their vector step (:mod:`metarl.array_step`), in-process.
     vectorized: bool
     #: the cluster to join, for backends that have one (None: the backend's default).
     address: str | None = None

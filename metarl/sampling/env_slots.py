@@ -1,10 +1,11 @@
 """The envs one sampler worker steps: one per episode slot, kept between calls.
 
-A worker (a subprocess, or the sampler's own process with ``num_workers=0``) owns a contiguous
-range of the batch's episode slots. For each slot it holds a ``family.make_env`` env (slots of
-one task share one when MuJoCo's batch holds their states, see :meth:`EnvSlots.assign`), so
-every guarantee of the task envs (action checks and clipping, unstable-physics detection, the time
-limit) holds in the sampler exactly as for a user stepping the env by hand.
+A worker (a subprocess, or the sampler's own process with ``num_workers=0`` or vectorized envs)
+owns a contiguous range of the batch's episode slots. For each slot it holds a
+``family.make_env`` env (slots of one task share one when the vectorized step holds their
+states, see :meth:`EnvSlots.assign`), so every guarantee of the task envs (action checks and
+clipping, unstable-physics detection, the time limit) holds in the sampler exactly as for a
+user stepping the env by hand.
 
 Building a MuJoCo env costs milliseconds (it parses the XML), so envs outlive a call: an env
 whose task comes back (MAML samples the same tasks before and after adaptation) is reused as is,
@@ -22,11 +23,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from metarl.array_step import ArrayStep, ArrayStepper, BatchStep, vector_step_of
 from metarl.env_guard import guard_of, reward_terms
 from metarl.family import TaskFamily
 from metarl.instability import guard_steps
 from metarl.mujoco.bad_state import clear_bad_state_warnings, mujoco_unstable
-from metarl.mujoco.vector_step import VectorStep, VectorStepper, vector_step_of
+from metarl.mujoco.vector_step import VectorStep, VectorStepper
 from metarl.task import Task
 
 
@@ -41,18 +43,21 @@ class EnvSlots:
     finite observation, flagged in ``sim_unstable``. The replay tests check the two agree step
     for step.
 
-    With ``vectorized=True`` the envs' own ``step`` is bypassed: their class's
-    :class:`~metarl.mujoco.VectorStep` steps them all at once, on ``num_threads`` threads
-    (see :mod:`metarl.mujoco.vector_step`); the results are the same to the bit.
+    With ``vectorized=True`` the envs' own ``step`` is bypassed: the vector step their class
+    names steps them all at once (:mod:`metarl.array_step`): a
+    :class:`~metarl.mujoco.VectorStep`, the physics on ``num_threads`` threads
+    (:class:`~metarl.mujoco.VectorStepper`), or an :class:`~metarl.array_step.ArrayStep`, one
+    NumPy call for every env (:class:`~metarl.array_step.ArrayStepper`). The results are the
+    same to the bit.
 
     Args:
         family: the task family every env belongs to.
         obs_dim: size of the (flattened) observation, checked on every env.
         act_dim: size of an action, checked on every env.
-        vectorized: step the envs through their class's VectorStep.
-        num_threads: threads stepping the physics when vectorized (0 or 1: the calling
+        vectorized: step the envs through their class's vector step.
+        num_threads: threads stepping MuJoCo's physics when vectorized (0 or 1: the calling
             thread).
-        share_envs: let the slots of one task share an env where MuJoCo's batch holds
+        share_envs: let the slots of one task share an env where the vectorized step holds
             their states (see :meth:`assign`); :meth:`reset_slots` needs False.
     """
 
@@ -72,7 +77,7 @@ class EnvSlots:
         self.vectorized = vectorized
         self.num_threads = num_threads
         self._pool: ThreadPoolExecutor | None = None
-        self._stepper: VectorStepper | None = None
+        self._stepper: VectorStepper | ArrayStepper | None = None
         #: The env of each slot; slots of one task may share one (see :meth:`assign`).
         self.envs: list[gym.Env] = []
         self.tasks: list[Task] = []
@@ -100,11 +105,12 @@ class EnvSlots:
         """Give slot k an env of ``tasks[k]``, reusing the envs already built (:meth:`reset`
         does, before resetting them).
 
-        When the envs are stepped through MuJoCo's batch, the slots of one task share one env:
-        the batch holds each slot's state, so the env only serves to reset into (see
-        :meth:`reset`). Each MuJoCo env reserves megabytes for its ``MjData``; 800 of them
-        slow everything else in the process (PyTorch's optimisation step ran 2x slower), so
-        the batch path keeps one per task. Otherwise every slot has its own env.
+        When the vectorized step holds each slot's state (MuJoCo's batch, or an
+        :class:`~metarl.array_step.ArrayStep`), the slots of one task share one env, which
+        only serves to reset into (see :meth:`reset`). Each MuJoCo env reserves megabytes for
+        its ``MjData``; 800 of them slow everything else in the process (PyTorch's
+        optimisation step ran 2x slower), so the batch path keeps one per task. Otherwise
+        every slot has its own env.
         """
         share = self._shares_envs(tasks[0]) if tasks else False
         wanted = list(dict.fromkeys(tasks)) if share else list(tasks)
@@ -136,11 +142,9 @@ class EnvSlots:
         self._high = np.array([s.high for s in spaces], dtype=np.float64).reshape(-1, self.act_dim)
         self._dtype = spaces[0].dtype if spaces else np.float32
         if self.vectorized and self.envs:
-            step = self._vector_step(self.envs[0])
-            unwrapped = [env.unwrapped for env in self.envs]
-            self._stepper = VectorStepper(unwrapped, step, self.num_threads, self._thread_pool)
+            self._stepper = self._new_stepper(self._vector_step(self.envs[0]))
 
-    def _vector_step(self, env: gym.Env) -> type[VectorStep]:
+    def _vector_step(self, env: gym.Env) -> type[BatchStep]:
         step = vector_step_of(env)
         if step is None:
             raise ValueError(
@@ -149,8 +153,21 @@ class EnvSlots:
             )
         return step
 
+    def _new_stepper(self, step: type[BatchStep]) -> VectorStepper | ArrayStepper:
+        """The stepper of this kind of vector step, for the slots' envs."""
+        unwrapped = [env.unwrapped for env in self.envs]
+        if issubclass(step, ArrayStep):
+            return ArrayStepper(unwrapped, step)
+        if issubclass(step, VectorStep):
+            return VectorStepper(unwrapped, step, self.num_threads, self._thread_pool)
+        raise TypeError(
+            f"{step.__name__} is neither an ArrayStep nor a VectorStep; a vector_step "
+            f"subclasses one of them"
+        )
+
     def _shares_envs(self, task: Task) -> bool:
-        """Whether the slots of one task share an env: vectorized through MuJoCo's batch.
+        """Whether the slots of one task share an env: vectorized by a step that holds every
+        slot's state (an ArrayStep always, a VectorStep through MuJoCo's batch).
 
         The answer depends on the env class, so the first call builds an env (of ``task``),
         which joins the owned envs for reuse.
@@ -159,10 +176,11 @@ class EnvSlots:
             return False
         if not self._owned:
             self._owned, self._owned_tasks = [self._new_env(task)], [task]
-        return VectorStepper.uses_batch(self._vector_step(self._owned[0]))
+        step = self._vector_step(self._owned[0])
+        return issubclass(step, ArrayStep) or VectorStepper.uses_batch(step)
 
     def _thread_pool(self) -> ThreadPoolExecutor:
-        """The threads stepping envs' own MjData when vectorized (made on first use)."""
+        """The threads stepping MuJoCo envs' own MjData when vectorized (made on first use)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="metarl-physics")
         return self._pool

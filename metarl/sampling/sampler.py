@@ -3,11 +3,13 @@
 One call samples ``episodes_per_task`` episodes of each task. All of them advance together:
 at each time step the sampler evaluates the policy **once** on the observations of every
 running episode (with each task's own parameters, through ``torch.func.vmap``), draws the
-actions, and steps every episode's env with them. Envs whose class names a
-:class:`~metarl.mujoco.VectorStep` (every bundled MuJoCo family) are stepped together in
-this process, their physics on threads (:mod:`metarl.mujoco.vector_step`); others through
-their Gymnasium ``step`` in worker processes (:mod:`metarl.sampling.workers`). Both give the
-same batch to the bit.
+actions, and steps every episode's env with them. Envs whose class names a vector step
+(:mod:`metarl.array_step`; every bundled family) are stepped together in this process: a
+MuJoCo family's :class:`~metarl.mujoco.VectorStep` with its physics on threads
+(:mod:`metarl.mujoco.vector_step`), a pure-NumPy family's (Navigation2D's)
+:class:`~metarl.array_step.ArrayStep` in one NumPy call per time step. Others are stepped
+through their Gymnasium ``step`` in worker processes (:mod:`metarl.sampling.workers`). Both
+give the same batch to the bit.
 
 Reproducibility: every random draw is derived from ``seed`` and the number of calls made so
 far (or from an explicit per-call ``seed``), never from the number of workers: each episode
@@ -27,8 +29,8 @@ import numpy as np
 import torch
 
 from metarl import seeds
+from metarl.array_step import vector_step_of
 from metarl.family import TaskFamily
-from metarl.mujoco.vector_step import vector_step_of
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
 from metarl.sampling.backends import Workers, WorkerSpec, default_num_workers, get_backend
@@ -42,7 +44,9 @@ __all__ = ["Sampler", "check_seed", "default_num_workers", "inspect_family"]
 
 def inspect_family(family: TaskFamily) -> tuple[int, int, bool]:
     """``(obs_dim, act_dim, vectorizable)`` of the family's envs, checking they are flat
-    boxes; vectorizable: whether their class names a :class:`VectorStep`."""
+    boxes; vectorizable: whether their class names a vector step (a
+    :class:`~metarl.mujoco.VectorStep` or an :class:`~metarl.array_step.ArrayStep`), so the
+    local backend steps them in this process."""
     env = family.make_env(family.default_task())
     try:
         obs_space, act_space = env.observation_space, env.action_space
@@ -70,19 +74,21 @@ class Sampler:
             actors, on a Ray cluster (``pip install "metarl[ray]"``; see
             :mod:`metarl.sampling.ray_workers`). Both give the same batches.
         num_workers: how many workers step the envs in parallel. Local: physics threads in
-            this process when the envs are vectorized, worker processes otherwise; ``None``
+            this process when the envs are vectorized (a pure-NumPy family's
+            :class:`~metarl.array_step.ArrayStep` uses none), worker processes otherwise; ``None``
             uses every core this process may use, ``0`` steps every env on the calling
             thread. Ray: actors, one CPU each; ``None`` starts one per CPU of the cluster.
         seed: the root of every random draw (env resets and action noise).
         policy: the policy whose parameters :meth:`sample` receives; by default a
             :class:`~metarl.policies.GaussianMLPPolicy` with MAML's (64, 64) tanh network for
             the family's observation and action sizes.
-        vectorized: step the envs through their class's
-            :class:`~metarl.mujoco.VectorStep` (every bundled MuJoCo family has one): their
-            physics on threads, their observations and rewards computed for all of them at
-            once; 1.3x (Ant) to 2.3x (HalfCheetah) the speed of worker processes on 2 cores,
-            and the same batch to the bit. ``None`` (default) does when the family's envs
-            support it; ``False`` steps each env through its Gymnasium ``step`` in worker
+        vectorized: step the envs through their class's vector step (every bundled family
+            has one), in this process: a :class:`~metarl.mujoco.VectorStep` steps MuJoCo's
+            physics on threads and computes every env's observation and reward at once (1.3x
+            (Ant) to 2.3x (HalfCheetah) the speed of worker processes on 2 cores); an
+            :class:`~metarl.array_step.ArrayStep` (Navigation2D) advances every env in one
+            NumPy call. The same batch to the bit. ``None`` (default) does when the family's
+            envs support it; ``False`` steps each env through its Gymnasium ``step`` in worker
             processes.
         address: the cluster a backend with one joins (Ray: ``"auto"``, ``"ray://head:10001"``;
             None: ``RAY_ADDRESS`` or a local instance).
@@ -139,10 +145,10 @@ class Sampler:
         elif vectorized and not vectorizable:
             raise ValueError(
                 f"{family.id}: its env class names no vector_step (a "
-                f"metarl.mujoco.VectorStep), so it cannot be vectorized; use "
-                f"vectorized=None or False"
+                f"metarl.mujoco.VectorStep or metarl.array_step.ArrayStep), so it cannot be "
+                f"vectorized; use vectorized=None or False"
             )
-        #: Whether the envs are stepped through their VectorStep (see ``vectorized``).
+        #: Whether the envs are stepped through their vector step (see ``vectorized``).
         self.vectorized = bool(vectorized)
         if policy is None:
             policy = GaussianMLPPolicy(self.obs_dim, self.act_dim)

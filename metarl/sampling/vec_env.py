@@ -5,7 +5,8 @@ user): ``num_envs`` envs of a family, each drawing a new task from the family's 
 distribution at every episode (or keeping a fixed task), stepped together the way the
 sampler steps them (:class:`~metarl.sampling.env_slots.EnvSlots`): for a vectorized family
 MuJoCo advances every env on native threads and NumPy computes every observation and
-reward at once, bit-identical to each env's own ``step``. SB3's algorithms (PPO, SAC, ...)
+reward at once (a pure-NumPy family's whole step is one NumPy call), bit-identical to each
+env's own ``step``. SB3's algorithms (PPO, SAC, ...)
 train on it unchanged::
 
     from stable_baselines3 import PPO
@@ -67,9 +68,10 @@ class FamilyVecEnv(VecEnv):
         seed: the root of the task draws and the reset seeds (``seed()`` re-roots them).
         num_threads: physics threads for a vectorized family (None: every core this process
             may use).
-        vectorized: step the envs through their class's
-            :class:`~metarl.mujoco.VectorStep` (None: when the family's envs have one;
-            False: each env's own ``step``, in this process).
+        vectorized: step the envs through their class's vector step, a
+            :class:`~metarl.mujoco.VectorStep` or an :class:`~metarl.array_step.ArrayStep`
+            (None: when the family's envs have one; False: each env's own ``step``, in this
+            process).
     """
 
     def __init__(

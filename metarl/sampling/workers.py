@@ -1,9 +1,10 @@
 """Where envs run when they are not vectorized: in the sampler's process, or in worker
 processes (one per core).
 
-Vectorized families (:mod:`metarl.mujoco.vector_step`) run in the sampler's process, their
-physics on threads. Any other env is stepped through its Gymnasium ``step``, whose Python (the
-observation, the reward, the guard) holds the GIL, so threads would not scale: processes do.
+Vectorized families (:mod:`metarl.array_step`: every bundled family) run in the sampler's
+process, MuJoCo's physics on threads, a pure-NumPy family's step in one NumPy call. Any other
+env is stepped through its Gymnasium ``step``, whose Python (the observation, the reward, the
+guard) holds the GIL, so threads would not scale: processes do.
 Each worker steps a contiguous share of the episode slots; the sampler sends actions and gets
 arrays back through a pipe, once per time step.
 
@@ -85,8 +86,9 @@ def _picklable(err: Exception) -> Exception:
 
 class InProcessWorkers:
     """All envs stepped in the sampler's own process: no processes, no pickling. Either on
-    the calling thread (``num_workers=0``: the easiest to debug, and what a family that does
-    not pickle needs), or vectorized, with their physics on ``num_threads`` threads."""
+    the calling thread, each through its own ``step`` (``num_workers=0``: the easiest to
+    debug, and what a family that does not pickle needs), or vectorized through their vector
+    step (:mod:`metarl.array_step`), MuJoCo's physics on ``num_threads`` threads."""
 
     def __init__(
         self,
