@@ -14,6 +14,8 @@ BUNDLED_FAMILIES: dict[str, str] = {
     "Navigation2D-v0": "metarl_envs.navigation:Navigation2DFamily",
     "HalfCheetahVel-v0": "metarl_envs.half_cheetah:HalfCheetahVelFamily",
     "HalfCheetahDir-v0": "metarl_envs.half_cheetah:HalfCheetahDirFamily",
+    "HalfCheetahVel-v1": "metarl_envs.half_cheetah:HalfCheetahVelV1Family",
+    "HalfCheetahDir-v1": "metarl_envs.half_cheetah:HalfCheetahDirV1Family",
     "AntVel-v0": "metarl_envs.ant:AntVelFamily",
     "AntDir-v0": "metarl_envs.ant:AntDirFamily",
     "AntGoal-v0": "metarl_envs.ant:AntGoalFamily",

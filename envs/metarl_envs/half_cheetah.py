@@ -10,22 +10,34 @@ the root over one env step). Horizon 200.
   ``-|v - v*| - 0.05 |a|^2``. Out-of-distribution targets ``U(2, 3)``.
 - ``HalfCheetahDir-v0``: run forward or backward, ``d in {-1, +1}``; reward
   ``d * v - 0.05 |a|^2``.
+- ``HalfCheetahVel-v1``, ``HalfCheetahDir-v1``: the same tasks at the MAML paper's time
+  step. The authors' rllab HalfCheetah steps the physics once per action (``frame_skip``
+  1, 0.01 s; an episode is 2 s of simulated time), Gymnasium's v5 five times (0.05 s, 10 s).
+  v1 keeps everything of v0 but takes ``frame_skip=1``. On HalfCheetahDir this is what
+  separates the paper's numbers from v0's (experiments/RESULTS.md, issue 17): MAML-TRPO
+  adapts both ways in one step on v1 and mostly backward only on v0. Departures from the
+  paper that remain: the observation (rllab adds the torso's centre of mass, 20-D), reset
+  noise (rllab: qpos N(0, 0.01), Gymnasium: U(-0.1, 0.1)), velocity (rllab: the torso's
+  centre-of-mass velocity; here the root's x displacement over the step) and the MuJoCo
+  version (1.31 against 3.x).
 
 Reward terms in ``info``: ``reward_forward`` (the task term) and ``reward_ctrl``.
 
-Version history: v0, first release.
+Version history: v0, first release; v1 (2026-12-05), the paper's time step (``frame_skip``
+1 instead of Gymnasium's 5).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl.distributions import Choice, Uniform
 from metarl.family import TaskFamily
-from metarl.task import Parameter
+from metarl.task import Parameter, Task
 from metarl_envs._mujoco import (
     CachedModel,
     finite_float,
@@ -38,6 +50,21 @@ from metarl_envs._vector import HalfCheetahStep
 #: Control-cost weight of the MAML HalfCheetah tasks (0.5 * 1e-1 in the authors' code).
 MAML_CTRL_COST_WEIGHT = 0.05
 HORIZON = 200
+#: Physics steps per action of the authors' rllab HalfCheetah (0.01 s; Gymnasium v5: 5).
+MAML_FRAME_SKIP = 1
+
+
+class _FrameSkip(TaskFamily):
+    """Builds its envs with :attr:`frame_skip` physics steps per action (unless the caller
+    passes its own ``frame_skip``)."""
+
+    #: Physics steps per action; ``None`` keeps the env's own default (Gymnasium's 5).
+    frame_skip: ClassVar[int | None] = None
+
+    def create_env(self, task: Task, **env_kwargs: Any) -> gym.Env:
+        if self.frame_skip is not None:
+            env_kwargs.setdefault("frame_skip", self.frame_skip)
+        return super().create_env(task, **env_kwargs)
 
 
 class HalfCheetahVelStep(HalfCheetahStep):
@@ -112,7 +139,7 @@ class HalfCheetahDirEnv(CachedModel, HalfCheetahEnv):
         )
 
 
-class HalfCheetahVelFamily(TaskFamily):
+class HalfCheetahVelFamily(_FrameSkip):
     """HalfCheetah running at a target velocity U(0, 2) m/s (MAML); OOD targets U(2, 3).
 
     Reward -|v - v*| - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
@@ -131,7 +158,7 @@ class HalfCheetahVelFamily(TaskFamily):
     env_class = HalfCheetahVelEnv
 
 
-class HalfCheetahDirFamily(TaskFamily):
+class HalfCheetahDirFamily(_FrameSkip):
     """HalfCheetah running forward (+1) or backward (-1) (MAML).
 
     Reward d * v - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
@@ -147,3 +174,23 @@ class HalfCheetahDirFamily(TaskFamily):
         ),
     )
     env_class = HalfCheetahDirEnv
+
+
+class HalfCheetahVelV1Family(HalfCheetahVelFamily):
+    """HalfCheetahVel at the MAML paper's time step: one physics step (0.01 s) per action.
+
+    Reward -|v - v*| - 0.05|a|^2, horizon 200 (2 s simulated), on Gymnasium HalfCheetah-v5
+    with ``frame_skip=1``.
+    """
+
+    frame_skip = MAML_FRAME_SKIP
+
+
+class HalfCheetahDirV1Family(HalfCheetahDirFamily):
+    """HalfCheetahDir at the MAML paper's time step: one physics step (0.01 s) per action.
+
+    Reward d * v - 0.05|a|^2, horizon 200 (2 s simulated), on Gymnasium HalfCheetah-v5
+    with ``frame_skip=1``.
+    """
+
+    frame_skip = MAML_FRAME_SKIP
