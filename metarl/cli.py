@@ -5,7 +5,7 @@ parameter ranges; ``metarl families ID`` describes one family in full. ``metarl 
 lists the registered meta-learners (bundled, and those of installed packages).
 
 ``metarl train [CONFIG] [--run-dir DIR] [--seed N] [--iterations N] [--resume]`` meta-trains
-(with no CONFIG: MAML-TRPO on Navigation2D-v0, a few minutes on 2 cores) and prints the return
+(with no CONFIG: MAML-TRPO on Navigation2D-v0, about 30 s on 2 cores) and prints the return
 before and after adaptation; ``--eval-every N`` adds a held-out evaluation every N iterations.
 
 ``metarl evaluate RUN_DIR_OR_CHECKPOINT [--tasks test|ood|train|FILE.json] ...`` measures the
