@@ -142,6 +142,24 @@ def test_halfcheetah_vel_reward_matches_definition(families):
     assert reward == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["HalfCheetahVel", "HalfCheetahDir"])
+def test_halfcheetah_v1_steps_at_the_papers_time_step(families, name):
+    """v1 is v0 at rllab's 0.01 s per action (one physics step); v0 keeps Gymnasium's five.
+    Same task, same seed, same actions: the v1 env moves one fifth of the simulated time per
+    step, so its first observation after reset is the same and later ones differ."""
+    v0, v1 = families[f"{name}-v0"], families[f"{name}-v1"]
+    envs = [family.make_env(family.default_task()) for family in (v0, v1)]
+    assert [env.unwrapped.frame_skip for env in envs] == [5, 1]
+    assert [env.unwrapped.dt for env in envs] == pytest.approx([0.05, 0.01])
+    first = [env.reset(seed=3)[0] for env in envs]
+    np.testing.assert_array_equal(first[0], first[1])
+    action = np.full(6, 0.5, dtype=np.float32)
+    after = [env.step(action)[0] for env in envs]
+    assert not np.allclose(after[0], after[1])
+    # A caller's own frame_skip still wins (the family only sets a default).
+    assert v1.make_env(v1.default_task(), frame_skip=5).unwrapped.frame_skip == 5
+
+
 def test_ant_goal_reward_matches_definition(families):
     family = families["AntGoal-v0"]
     env = family.make_env(family.make_task(goal=[1.0, -2.0]))
