@@ -142,18 +142,23 @@ def test_halfcheetah_vel_reward_matches_definition(families):
     assert reward == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["HalfCheetahVel", "HalfCheetahDir"])
-def test_halfcheetah_v1_steps_at_the_papers_time_step(families, name):
-    """v1 is v0 at rllab's 0.01 s per action (one physics step); v0 keeps Gymnasium's five.
-    Same task, same seed, same actions: the v1 env moves one fifth of the simulated time per
-    step, so its first observation after reset is the same and later ones differ."""
+@pytest.mark.parametrize(
+    ("name", "frame_skip"),
+    [("HalfCheetahVel", 1), ("HalfCheetahDir", 1), ("AntVel", 2), ("AntDir", 2)],
+)
+def test_v1_steps_at_the_papers_time_step(families, name, frame_skip):
+    """v1 is v0 at rllab's time step per action (HalfCheetah 0.01 s, one physics step; Ant
+    0.02 s, two of Gymnasium's 0.01 s); v0 keeps Gymnasium's five. Same task, same seed,
+    same actions: the v1 env moves less simulated time per step, so its first observation
+    after reset is the same and later ones differ."""
     v0, v1 = families[f"{name}-v0"], families[f"{name}-v1"]
     envs = [family.make_env(family.default_task()) for family in (v0, v1)]
-    assert [env.unwrapped.frame_skip for env in envs] == [5, 1]
-    assert [env.unwrapped.dt for env in envs] == pytest.approx([0.05, 0.01])
+    timestep = envs[0].unwrapped.model.opt.timestep
+    assert [env.unwrapped.frame_skip for env in envs] == [5, frame_skip]
+    assert [env.unwrapped.dt for env in envs] == pytest.approx([5 * timestep, 0.01 * frame_skip])
     first = [env.reset(seed=3)[0] for env in envs]
     np.testing.assert_array_equal(first[0], first[1])
-    action = np.full(6, 0.5, dtype=np.float32)
+    action = np.full(envs[0].action_space.shape, 0.5, dtype=np.float32)
     after = [env.step(action)[0] for env in envs]
     assert not np.allclose(after[0], after[1])
     # A caller's own frame_skip still wins (the family only sets a default).

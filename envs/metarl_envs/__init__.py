@@ -18,6 +18,8 @@ BUNDLED_FAMILIES: dict[str, str] = {
     "HalfCheetahDir-v1": "metarl_envs.half_cheetah:HalfCheetahDirV1Family",
     "AntVel-v0": "metarl_envs.ant:AntVelFamily",
     "AntDir-v0": "metarl_envs.ant:AntDirFamily",
+    "AntVel-v1": "metarl_envs.ant:AntVelV1Family",
+    "AntDir-v1": "metarl_envs.ant:AntDirV1Family",
     "AntGoal-v0": "metarl_envs.ant:AntGoalFamily",
     "AntCrippledLeg-v0": "metarl_envs.ant:AntCrippledLegFamily",
     "HalfCheetahCrippledJoint-v0": "metarl_envs.actuators:HalfCheetahCrippledJointFamily",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium.utils import EzPickle
 
+from metarl.family import TaskFamily
 from metarl.mujoco.messages import compile_model
+from metarl.task import Task
 
 #: Compiled models by XML path, for :class:`CachedModel`.
 _COMPILED: dict[str, mujoco.MjModel] = {}
@@ -87,3 +90,16 @@ def goal_array(goal: Any) -> np.ndarray:
     if out.shape != (2,) or not np.all(np.isfinite(out)):
         raise ValueError(f"goal must be 2 finite numbers, got {goal!r}")
     return out
+
+
+class FrameSkip(TaskFamily):
+    """Builds its envs with :attr:`frame_skip` physics steps per action (unless the caller
+    passes its own ``frame_skip``)."""
+
+    #: Physics steps per action; ``None`` keeps the env's own default (Gymnasium's 5).
+    frame_skip: ClassVar[int | None] = None
+
+    def create_env(self, task: Task, **env_kwargs: Any) -> gym.Env:
+        if self.frame_skip is not None:
+            env_kwargs.setdefault("frame_skip", self.frame_skip)
+        return super().create_env(task, **env_kwargs)

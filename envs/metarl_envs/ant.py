@@ -15,6 +15,16 @@ bonus ``0.05``, plus the task term ``reward_forward`` (``reward_goal`` for AntGo
   MAML code drew from the square ``[-3, 3]^2``); task term ``-|xy - goal|_1 + 4``. The
   observation also holds the torso's x, y (107-D): the reward depends on them.
 
+- ``AntVel-v1``, ``AntDir-v1``: the same tasks at the MAML paper's time step. The authors'
+  rllab Ant steps its 0.02 s physics once per action (an episode is 4 s of simulated time);
+  Gymnasium's v5 steps 0.01 s five times (0.05 s, 10 s). v1 keeps everything of v0 but takes
+  ``frame_skip=2`` (0.02 s), as HalfCheetah's v1 does (where the time step is what separates
+  the paper's numbers from v0's, experiments/RESULTS.md). Departures that remain: the
+  observation (rllab: all of qpos and qvel, the clipped contact forces, the torso's rotation
+  matrix and centre of mass), the integrator (rllab's model: RK4; Gymnasium's: Euler),
+  velocity (rllab: the torso's centre-of-mass velocity; here the x displacement over the
+  step) and the MuJoCo version (1.31 against 3.x).
+
 ``AntCrippledLeg-v0`` (Nagabandi, Clavera et al. 2019, "Learning to adapt in dynamic,
 real-world environments"; ``learning_to_adapt`` ``ant_env.py``): the actuators of one leg are
 disabled (their commands are zeroed, so they also cost nothing), and the leg is drawn red.
@@ -25,7 +35,8 @@ bodies ``front_left_leg``, ``front_right_leg``, ``back_leg``, ``right_back_leg``
 source, the leg keeps its shape (the source also shrank it). Reward: Gymnasium's standard
 Ant-v5 reward.
 
-Version history: v0, first release.
+Version history: v0, first release; v1 of AntVel and AntDir (2026-12-06), the paper's
+time step (``frame_skip`` 2 instead of Gymnasium's 5).
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from metarl.family import TaskFamily
 from metarl.task import Parameter
 from metarl_envs._mujoco import (
     CachedModel,
+    FrameSkip,
     SummedReward,
     finite_float,
     goal_array,
@@ -57,6 +69,9 @@ MAML_CTRL_COST_WEIGHT = 0.005
 MAML_CONTACT_COST_WEIGHT = 5e-4
 MAML_SURVIVE_REWARD = 0.05
 NUM_LEGS = 4
+#: Physics steps per action at the MAML paper's time step: the authors' rllab ``ant.xml``
+#: steps 0.02 s once per action; Gymnasium's Ant-v5 has a 0.01 s time step (and 5 per action).
+MAML_FRAME_SKIP = 2
 CRIPPLED_COLOR = np.array([1.0, 0.0, 0.0, 1.0])
 
 
@@ -224,7 +239,7 @@ class AntCrippledLegEnv(CachedModel, SummedReward, AntEnv):
         return super().step(np.asarray(action) * self._action_mask)
 
 
-class AntVelFamily(TaskFamily):
+class AntVelFamily(FrameSkip):
     """Ant running forward at a target velocity U(0, 3) m/s (MAML).
 
     Task term -|v - v*| + 1, MAML costs, horizon 200, on Gymnasium Ant-v5.
@@ -237,7 +252,7 @@ class AntVelFamily(TaskFamily):
     env_class = AntVelEnv
 
 
-class AntDirFamily(TaskFamily):
+class AntDirFamily(FrameSkip):
     """Ant running forward (+1) or backward (-1) along x (MAML).
 
     Task term d * v, MAML costs, horizon 200, on Gymnasium Ant-v5.
@@ -250,6 +265,26 @@ class AntDirFamily(TaskFamily):
         ),
     )
     env_class = AntDirEnv
+
+
+class AntVelV1Family(AntVelFamily):
+    """AntVel at the MAML paper's time step: 0.02 s of physics per action.
+
+    Task term -|v - v*| + 1, MAML costs, horizon 200 (4 s simulated), on Gymnasium Ant-v5
+    with ``frame_skip=2``.
+    """
+
+    frame_skip = MAML_FRAME_SKIP
+
+
+class AntDirV1Family(AntDirFamily):
+    """AntDir at the MAML paper's time step: 0.02 s of physics per action.
+
+    Task term d * v, MAML costs, horizon 200 (4 s simulated), on Gymnasium Ant-v5 with
+    ``frame_skip=2``.
+    """
+
+    frame_skip = MAML_FRAME_SKIP
 
 
 class AntGoalFamily(TaskFamily):

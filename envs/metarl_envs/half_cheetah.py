@@ -29,17 +29,16 @@ Version history: v0, first release; v1 (2026-12-05), the paper's time step (``fr
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl.distributions import Choice, Uniform
-from metarl.family import TaskFamily
-from metarl.task import Parameter, Task
+from metarl.task import Parameter
 from metarl_envs._mujoco import (
     CachedModel,
+    FrameSkip,
     finite_float,
     record_init_args,
     summed,
@@ -52,19 +51,6 @@ MAML_CTRL_COST_WEIGHT = 0.05
 HORIZON = 200
 #: Physics steps per action of the authors' rllab HalfCheetah (0.01 s; Gymnasium v5: 5).
 MAML_FRAME_SKIP = 1
-
-
-class _FrameSkip(TaskFamily):
-    """Builds its envs with :attr:`frame_skip` physics steps per action (unless the caller
-    passes its own ``frame_skip``)."""
-
-    #: Physics steps per action; ``None`` keeps the env's own default (Gymnasium's 5).
-    frame_skip: ClassVar[int | None] = None
-
-    def create_env(self, task: Task, **env_kwargs: Any) -> gym.Env:
-        if self.frame_skip is not None:
-            env_kwargs.setdefault("frame_skip", self.frame_skip)
-        return super().create_env(task, **env_kwargs)
 
 
 class HalfCheetahVelStep(HalfCheetahStep):
@@ -139,7 +125,7 @@ class HalfCheetahDirEnv(CachedModel, HalfCheetahEnv):
         )
 
 
-class HalfCheetahVelFamily(_FrameSkip):
+class HalfCheetahVelFamily(FrameSkip):
     """HalfCheetah running at a target velocity U(0, 2) m/s (MAML); OOD targets U(2, 3).
 
     Reward -|v - v*| - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
@@ -158,7 +144,7 @@ class HalfCheetahVelFamily(_FrameSkip):
     env_class = HalfCheetahVelEnv
 
 
-class HalfCheetahDirFamily(_FrameSkip):
+class HalfCheetahDirFamily(FrameSkip):
     """HalfCheetah running forward (+1) or backward (-1) (MAML).
 
     Reward d * v - 0.05|a|^2, horizon 200, on Gymnasium HalfCheetah-v5.
