@@ -84,7 +84,9 @@ def test_seeded_reset_and_step_are_deterministic(families, family_id):
     obs_b, rew_b, _ = _rollout(family.make_env(task), seed=7, steps=30)
     np.testing.assert_array_equal(obs_a, obs_b)
     np.testing.assert_array_equal(rew_a, rew_b)
-    if family_id != "Navigation2D-v0":  # Navigation2D starts at the origin: no reset noise
+    if not family_id.startswith(
+        "Navigation2D"
+    ):  # Navigation2D starts at the origin: no reset noise
         obs_c, _, _ = _rollout(family.make_env(task), seed=8, steps=1)
         assert not np.array_equal(obs_a[0], obs_c[0]), "reset seed has no effect"
 
@@ -173,6 +175,25 @@ def test_ant_goal_reward_matches_definition(families):
     xy = np.array([info["x_position"], info["y_position"]])
     assert info["reward_goal"] == pytest.approx(-np.abs(xy - [1.0, -2.0]).sum() + 4.0)
     assert info["reward_survive"] == pytest.approx(0.05)
+
+
+def test_navigation2d_v1_moves_by_a_tenth_of_its_normalized_action(families):
+    """v1 (the authors' rllab ``normalize``) acts in [-1, 1]^2: action a moves the agent as
+    v0's action a / 10 does, and actions beyond the box are clipped to it."""
+    v0, v1 = families["Navigation2D-v0"], families["Navigation2D-v1"]
+    envs = [family.make_env(family.make_task(goal=[0.3, -0.2])) for family in (v0, v1)]
+    np.testing.assert_allclose([env.action_space.high for env in envs], [[0.1, 0.1], [1, 1]])
+    for env in envs:
+        env.reset(seed=0)
+    for action in ([0.5, -0.25], [1.0, 0.0], [-0.7, 0.3]):
+        after = [
+            env.step(np.array(a, dtype=np.float32))
+            for env, a in zip(envs, (np.array(action) / 10, action), strict=True)
+        ]
+        np.testing.assert_allclose(after[1][0], after[0][0], atol=1e-7)
+        assert after[1][1] == pytest.approx(after[0][1], abs=1e-7)
+    obs, *_ = envs[1].step(np.array([5.0, -5.0], dtype=np.float32))
+    np.testing.assert_allclose(obs - after[1][0], [0.1, -0.1], atol=1e-6)
 
 
 def test_navigation_terminates_at_the_goal(families):

@@ -12,6 +12,7 @@ package on PyPI.
 #: Family id -> "module:Class" for every bundled family.
 BUNDLED_FAMILIES: dict[str, str] = {
     "Navigation2D-v0": "metarl_envs.navigation:Navigation2DFamily",
+    "Navigation2D-v1": "metarl_envs.navigation:Navigation2DV1Family",
     "HalfCheetahVel-v0": "metarl_envs.half_cheetah:HalfCheetahVelFamily",
     "HalfCheetahDir-v0": "metarl_envs.half_cheetah:HalfCheetahDirFamily",
     "HalfCheetahVel-v1": "metarl_envs.half_cheetah:HalfCheetahVelV1Family",

@@ -1,4 +1,4 @@
-"""Navigation2D-v0: a point agent walks to a goal in the plane (pure NumPy, very fast).
+"""Navigation2D: a point agent walks to a goal in the plane (pure NumPy, very fast).
 
 Source: the 2-D navigation tasks of Finn et al. 2017 (MAML), Section 5.3, as in the
 authors' ``maml_rl`` code. It is the family every algorithm test uses.
@@ -10,11 +10,19 @@ authors' ``maml_rl`` code. It is the family every algorithm test uses.
   squared distance; its code, and this family, use the distance). Term: ``reward_distance``.
 - Termination: within 0.01 of the goal in each coordinate. Horizon: 100.
 
+``Navigation2D-v1``: the same task with the action normalized as the authors' code has it
+(their env is wrapped in rllab's ``normalize``): the action space is ``[-1, 1]^2`` and the
+agent moves by ``0.1 * clip(a, -1, 1)``. The policy then acts, explores (a Gaussian of std
+1 is one maximum step, not ten) and takes its inner gradient step in that normalized space,
+which is what the paper's step size of 0.5 and its numbers belong to (experiments/RESULTS.md,
+issue 17). v0 acts in ``[-0.1, 0.1]^2`` directly.
+
 The sampler steps every env at once, in its own process (:class:`Navigation2DStep`, an
 :class:`~metarl.array_step.ArrayStep`): the env's ``step`` and the batch's both call
 :func:`move`, so they agree to the bit.
 
-Version history: v0, first release.
+Version history: v0, first release; v1 (2026-12-06), the action normalized to ``[-1, 1]^2``
+as in the authors' code.
 """
 
 from __future__ import annotations
@@ -36,12 +44,16 @@ MAX_SPEED = 0.1
 
 
 def move(
-    position: np.ndarray, goal: np.ndarray, action: np.ndarray
+    position: np.ndarray, goal: np.ndarray, action: np.ndarray, normalized: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step of the agent, for one env (``[2]`` arrays) or many (``[m, 2]``): the
-    position after moving by ``action`` (float64, clipped to the maximum speed), the distance
-    to the goal from there, and whether the goal is reached."""
-    position = position + np.clip(np.asarray(action, dtype=np.float64), -MAX_SPEED, MAX_SPEED)
+    position after moving by ``action`` (float64, clipped to the maximum speed; if
+    ``normalized``, first clipped to ``[-1, 1]`` and scaled by the maximum speed), the
+    distance to the goal from there, and whether the goal is reached."""
+    step = np.asarray(action, dtype=np.float64)
+    if normalized:
+        step = MAX_SPEED * np.clip(step, -1.0, 1.0)
+    position = position + np.clip(step, -MAX_SPEED, MAX_SPEED)
     offset = position - goal
     distance = np.sqrt(np.sum(offset**2, axis=-1))
     reached = np.all(np.abs(offset) < GOAL_TOLERANCE, axis=-1)
@@ -54,11 +66,15 @@ class Navigation2DStep(ArrayStep):
     state = ("_position",)
     task_attributes = ("goal",)
     goal: np.ndarray  # [n, 2], each env's goal (read by ArrayStep from task_attributes)
+    #: Whether actions are in ``[-1, 1]`` (v1) rather than in ``[-0.1, 0.1]`` (v0).
+    normalized: ClassVar[bool] = False
 
     def step(
         self, rows: np.ndarray, state: Mapping[str, np.ndarray], actions: np.ndarray
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        position, distance, reached = move(state["_position"], self.goal[rows], actions)
+        position, distance, reached = move(
+            state["_position"], self.goal[rows], actions, self.normalized
+        )
         return {"_position": position}, position.astype(np.float32), -distance, reached
 
 
@@ -66,12 +82,15 @@ class Navigation2DEnv(gym.Env):
     """Point agent in the plane moving towards ``goal``; see the module doc."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
-    vector_step = Navigation2DStep
+    vector_step: ClassVar[type[Navigation2DStep]] = Navigation2DStep
+    #: Whether actions are in ``[-1, 1]`` (v1) rather than in ``[-0.1, 0.1]`` (v0).
+    normalized: ClassVar[bool] = False
 
     def __init__(self, goal: Any = (0.0, 0.0)) -> None:
         self.set_task(goal)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
-        self.action_space = gym.spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
+        bound = 1.0 if self.normalized else MAX_SPEED
+        self.action_space = gym.spaces.Box(-bound, bound, shape=(2,), dtype=np.float32)
         self._position = np.zeros(2, dtype=np.float64)
 
     def set_task(self, goal: Any) -> None:
@@ -89,10 +108,23 @@ class Navigation2DEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._position, distance, reached = move(self._position, self.goal, action)
+        self._position, distance, reached = move(self._position, self.goal, action, self.normalized)
         reward = -float(distance)
         info = {"reward_distance": reward, "distance": float(distance)}
         return self._obs(), reward, bool(reached), False, info
+
+
+class Navigation2DV1Step(Navigation2DStep):
+    """:class:`Navigation2DV1Env`'s step for many envs at once."""
+
+    normalized = True
+
+
+class Navigation2DV1Env(Navigation2DEnv):
+    """:class:`Navigation2DEnv` with actions in ``[-1, 1]^2``, scaled by the maximum speed."""
+
+    vector_step = Navigation2DV1Step
+    normalized = True
 
 
 class Navigation2DFamily(TaskFamily):
@@ -113,3 +145,10 @@ class Navigation2DFamily(TaskFamily):
         ),
     )
     env_class = Navigation2DEnv
+
+
+class Navigation2DV1Family(Navigation2DFamily):
+    """Navigation2D with the action normalized to [-1, 1]^2 as in the MAML authors' code
+    (the agent moves by 0.1 * clip(a, -1, 1)); otherwise as v0."""
+
+    env_class = Navigation2DV1Env
