@@ -84,9 +84,8 @@ def test_seeded_reset_and_step_are_deterministic(families, family_id):
     obs_b, rew_b, _ = _rollout(family.make_env(task), seed=7, steps=30)
     np.testing.assert_array_equal(obs_a, obs_b)
     np.testing.assert_array_equal(rew_a, rew_b)
-    if not family_id.startswith(
-        "Navigation2D"
-    ):  # Navigation2D starts at the origin: no reset noise
+    # Navigation2D starts at the origin: no reset noise.
+    if not family_id.startswith("Navigation2D"):
         obs_c, _, _ = _rollout(family.make_env(task), seed=8, steps=1)
         assert not np.array_equal(obs_a[0], obs_c[0]), "reset seed has no effect"
 
