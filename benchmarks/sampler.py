@@ -35,6 +35,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import metarl
+from metarl.sampling import default_num_workers
 
 
 def sampler_rates(
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: every core")
     args = parser.parse_args()
     torch.manual_seed(0)
-    cores = metarl.sampling.default_num_workers()
+    cores = default_num_workers()
     print(f"{cores} cores; best of {args.repeats} runs of each (the machine is shared and noisy)")
     for fid in args.families:
         rates, workers = sampler_rates(fid, args.tasks, args.episodes, args.repeats, args.workers)

@@ -37,6 +37,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 import metarl
 from metarl.baselines.envs import TaskEnv
 from metarl.baselines.ppo import PRETRAIN_PPO_KWARGS
+from metarl.sampling import default_num_workers
 
 #: PPO settings: the baselines', and the same rollouts with SB3's default minibatch (64).
 SETTINGS = {
@@ -108,7 +109,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cores = metarl.sampling.default_num_workers()
+    cores = default_num_workers()
     print(
         f"{args.family}: {args.envs} envs, PPO.learn of {args.timesteps} env steps, {cores} "
         f"cores; best of {args.repeats} interleaved runs of each"
