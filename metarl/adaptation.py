@@ -20,6 +20,7 @@ This module knows neither the learners nor evaluation: both import it.
 from __future__ import annotations
 
 import abc
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,18 +116,29 @@ def adapt_and_sample(
     steps: int,
     seed: int | None = None,
     sample_last: bool = True,
+    step_sizes: Sequence[float] | None = None,
 ) -> AdaptationResult:
     """Sample ``episodes`` of every task with the starting parameters, adapt on them, sample
     again, ... for ``steps`` steps: ``steps + 1`` batches (without the last, after the final
     step, unless ``sample_last``).
 
     ``seed`` None samples from the sampler's stream (meta-training); an int makes the result
-    a function of ``seed`` alone, whatever was sampled before (evaluation).
+    a function of ``seed`` alone, whatever was sampled before (evaluation). ``step_sizes``
+    (for an adaptable whose ``adaptation`` takes them, as MAML-TRPO's): the inner step size
+    of each step, the last repeating, instead of the one it trained with.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
     tasks = list(tasks)
-    adaptation = adaptable.adaptation(tasks, seed)
+    if step_sizes is None:
+        adaptation = adaptable.adaptation(tasks, seed)
+    elif "step_sizes" in inspect.signature(adaptable.adaptation).parameters:
+        adaptation = adaptable.adaptation(tasks, seed, step_sizes=step_sizes)  # type: ignore[call-arg]
+    else:
+        raise ValueError(
+            f"{adaptable.describe().name} adapts without a schedulable inner step size; "
+            f"step_sizes applies to learners whose inner step is one gradient step (maml_trpo)"
+        )
     batches, seconds = [], 0.0
     for k in range(steps + 1 if sample_last else steps):
         start = time.perf_counter()

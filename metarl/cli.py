@@ -215,10 +215,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             num_tasks=args.num_tasks,
             label=args.label or "",
             info={"checkpoint": str(checkpoint)},
+            step_sizes=args.step_sizes,
         )
-        out = Path(
-            args.out or runs.report_path(learner, args.tasks, args.seed, beside=checkpoint.parent)
-        )
+        default_out = runs.report_path(learner, args.tasks, args.seed, beside=checkpoint.parent)
+        if args.step_sizes:  # not to overwrite the report at the trained step size
+            sizes = "-".join(f"{size:g}" for size in args.step_sizes)
+            default_out = default_out.with_name(f"{default_out.stem}-lr{sizes}.json")
+        out = Path(args.out or default_out)
         report.save(out)
         print(report.summary())
         print(f"report: {out}")
@@ -436,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluation_options(evaluate)
     evaluate.add_argument("--seed", type=_seed, default=0, help="the evaluation's seed")
     evaluate.add_argument("--label", help="legend text (default: the algorithm and iteration)")
+    evaluate.add_argument(
+        "--step-sizes",
+        type=float,
+        nargs="+",
+        metavar="LR",
+        help="MAML-TRPO: the inner step size of each adaptation step, the last repeating "
+        "(default: the inner_lr it trained with), e.g. 0.5 0.25 as the MAML authors' 2D "
+        "navigation evaluation",
+    )
     evaluate.add_argument(
         "--video", metavar="DIR", help="film a few tasks before and after adaptation into DIR"
     )

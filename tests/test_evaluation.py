@@ -171,6 +171,40 @@ def test_evaluate_follows_the_protocol_step_by_step():
         assert [list(r[1]) for r in report.returns] == episode_returns(second)
 
 
+def test_a_step_size_schedule_takes_each_size_in_turn_and_repeats_the_last():
+    """step_sizes [a, b]: step 0 -> 1 with a, steps 1 -> 2 and 2 -> 3 with b, by hand; the
+    report records the schedule; the learner's own inner_lr is left as it was."""
+    sizes = [0.5, 0.25]
+    with tiny_learner(inner_lr=0.1) as learner:
+        tasks = learner.family.test_tasks(2)
+        report = evaluate(learner, tasks, steps=3, episodes=3, seed=2, step_sizes=sizes)
+        assert report.info["inner_step_sizes"] == sizes and learner.config.inner_lr == 0.1
+        cfg, params = learner.config, learner.stacked_params(2)
+        for k, size in enumerate([0.5, 0.25, 0.25]):
+            batch = learner.sampler.sample(tasks, unstack(params), 3, seed=step_seed(2, k))
+            assert [list(r[k]) for r in report.returns] == episode_returns(batch)
+            data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
+            params = adapt(learner.policy, params, data, size, True, stacked=True)
+        last = learner.sampler.sample(tasks, unstack(params), 3, seed=step_seed(2, 3))
+        assert [list(r[3]) for r in report.returns] == episode_returns(last)
+        # The trained step size is the default, and a schedule of it changes nothing.
+        plain = evaluate(learner, tasks, steps=2, episodes=3, seed=2)
+        same = evaluate(learner, tasks, steps=2, episodes=3, seed=2, step_sizes=[0.1])
+        assert same.returns == plain.returns
+        for bad in ([0.5, 0.0], [math.nan], "0.5", [True]):
+            with pytest.raises(ValueError, match="step.size"):
+                evaluate(learner, tasks, steps=1, episodes=2, step_sizes=bad)
+
+
+def test_a_step_size_schedule_is_refused_by_a_learner_without_one():
+    config = metarl.ReptileConfig(
+        family="Navigation2D-v0", meta_batch_size=2, fast_batch_size=2, inner_steps=1,
+        ppo_minibatches=1, num_workers=0, hidden_sizes=(8,), iterations=1,
+    )  # fmt: skip
+    with metarl.Reptile(config) as learner, pytest.raises(ValueError, match="maml_trpo"):
+        evaluate(learner, "test", steps=1, episodes=2, num_tasks=2, step_sizes=[0.5])
+
+
 def test_evaluate_is_repeatable_and_leaves_the_learner_as_it_was():
     with tiny_learner() as learner:
         state = (learner.sampler.state_dict(), learner.iteration, learner.env_steps)
@@ -254,6 +288,11 @@ def test_metarl_evaluate_and_plot(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "run"), "--num-tasks", "3", "--episodes", "2"]) == 0
     default = tmp_path / "run" / "evaluation" / "test-iter000000-seed0.json"
     assert default.is_file()
+    # A step-size schedule goes to a report of its own, beside the default one.
+    args = ["evaluate", str(tmp_path / "run"), "--num-tasks", "2", "--episodes", "2"]
+    assert main([*args, "--step-sizes", "0.5", "0.25"]) == 0
+    scheduled = default.with_name("test-iter000000-seed0-lr0.5-0.25.json")
+    assert AdaptationReport.load(scheduled).info["inner_step_sizes"] == [0.5, 0.25]
     other = hand_report(learner="reptile").save(tmp_path / "reptile.csv")
     png = tmp_path / "curves.png"
     assert main(["plot", str(out), str(other), "-o", str(png)]) == 0

@@ -25,6 +25,7 @@ normalised per task; so do the post-adaptation episodes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,20 +109,41 @@ class MAMLTRPOConfig(LearnerConfig):
 class MAMLAdaptation(Adaptation):
     """MAML's inner procedure: per step, one vanilla policy-gradient step of size ``inner_lr``
     per task (baseline fitted on the batch, advantages normalised per task). Keeps the data
-    of each step for the meta-update."""
+    of each step for the meta-update.
 
-    def __init__(self, learner: MAMLTRPO, n_tasks: int) -> None:
+    ``step_sizes`` replaces ``inner_lr`` for evaluation: step k takes ``step_sizes[k]``, the
+    last one repeating (the MAML authors evaluated 2D navigation with 0.5, then 0.25)."""
+
+    def __init__(
+        self, learner: MAMLTRPO, n_tasks: int, step_sizes: Sequence[float] | None = None
+    ) -> None:
         self.learner = learner
         self.params = learner.stacked_params(n_tasks)
+        self.step_sizes = check_step_sizes(step_sizes) or (learner.config.inner_lr,)
         #: The inner batches' data, one per step taken.
         self.data: list[TaskData] = []
 
     def step(self, batch: EpisodeBatch) -> None:
         cfg = self.learner.config
         data = TaskData.from_batch(batch, cfg.gamma, cfg.gae_lambda)
+        size = self.step_sizes[min(len(self.data), len(self.step_sizes) - 1)]
         self.data.append(data)
-        adapted = adapt(self.learner.policy, self.params, data, cfg.inner_lr, True, stacked=True)
+        adapted = adapt(self.learner.policy, self.params, data, size, True, stacked=True)
         self.params = {key: v.detach() for key, v in adapted.items()}
+
+
+def check_step_sizes(step_sizes: Sequence[float] | None) -> tuple[float, ...] | None:
+    """``step_sizes`` as a tuple of floats, each finite and > 0 (None or empty: None)."""
+    if step_sizes is None:
+        return None
+    if isinstance(step_sizes, (str, bytes)) or not isinstance(step_sizes, Sequence):
+        raise ValueError(f"step_sizes must be a list of numbers > 0, got {step_sizes!r}")
+    sizes = []
+    for size in step_sizes:
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < math.inf:
+            raise ValueError(f"every step size must be a finite number > 0, got {size!r}")
+        sizes.append(float(size))
+    return tuple(sizes) or None
 
 
 class MAMLTRPO(MetaLearner):
@@ -132,8 +154,15 @@ class MAMLTRPO(MetaLearner):
     config_class = MAMLTRPOConfig
     config: MAMLTRPOConfig
 
-    def adaptation(self, tasks: Sequence[Task], seed: int | None = None) -> MAMLAdaptation:
-        return MAMLAdaptation(self, len(tasks))  # deterministic given the batches: no seed
+    def adaptation(
+        self,
+        tasks: Sequence[Task],
+        seed: int | None = None,
+        step_sizes: Sequence[float] | None = None,
+    ) -> MAMLAdaptation:
+        """The inner procedure from the current parameters (deterministic given the batches:
+        ``seed`` is unused); ``step_sizes``: see :class:`MAMLAdaptation`."""
+        return MAMLAdaptation(self, len(tasks), step_sizes)
 
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config

@@ -73,6 +73,7 @@ def run_evaluation(
     label: str = "",
     name: str | None = None,
     info: Mapping[str, Any] | None = None,
+    step_sizes: Sequence[float] | None = None,
 ) -> tuple[AdaptationReport, list[Task], AdaptationResult]:
     """:func:`evaluate`, also returning the tasks and the adaptation itself (its batches and
     adapted parameters, e.g. to film them). ``name`` and ``info`` replace and extend what
@@ -81,7 +82,9 @@ def run_evaluation(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{option} must be an int >= {low}, got {value!r}")
     task_list, task_set = resolve_tasks(adaptable.family, tasks, num_tasks, seed)
-    result = adapt_and_sample(adaptable, task_list, episodes, steps, seed=seed)
+    result = adapt_and_sample(
+        adaptable, task_list, episodes, steps, seed=seed, step_sizes=step_sizes
+    )
     per_step = [episode_returns(batch) for batch in result.batches]  # [step][task][episode]
     returns = [[per_step[k][i] for k in range(steps + 1)] for i in range(len(task_list))]
     description = adaptable.describe()
@@ -97,6 +100,7 @@ def run_evaluation(
             "task_set": task_set,
             **description.info,
             **(info or {}),
+            **({"inner_step_sizes": list(map(float, step_sizes))} if step_sizes else {}),
             "versions": library_versions(),
         },
     )
@@ -111,6 +115,7 @@ def evaluate(
     seed: int = 0,
     num_tasks: int = 40,
     label: str = "",
+    step_sizes: Sequence[float] | None = None,
 ) -> AdaptationReport:
     """Returns after 0..``steps`` adaptation steps of ``episodes`` episodes each, per task.
 
@@ -127,9 +132,14 @@ def evaluate(
         num_tasks: how many tasks of a named set (the MAML paper evaluates on 40).
         label: the legend text (default: ``adaptable.describe().label``, for a learner its
             algorithm's name and the iteration).
+        step_sizes: MAML-TRPO only: the inner step size of each adaptation step (the last
+            repeating) instead of the ``inner_lr`` it trained with, e.g. ``[0.5, 0.25]`` as the
+            MAML authors evaluated 2D navigation. Recorded in the report's info.
 
     Returns:
         An :class:`AdaptationReport`: every return, and per step the mean, std and 95% CI.
     """
-    report, _, _ = run_evaluation(adaptable, tasks, steps, episodes, seed, num_tasks, label)
+    report, _, _ = run_evaluation(
+        adaptable, tasks, steps, episodes, seed, num_tasks, label, step_sizes=step_sizes
+    )
     return report
