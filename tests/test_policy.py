@@ -45,6 +45,20 @@ def test_explicit_params_equal_module_params_and_replace_them(policy):
     torch.testing.assert_close(other.stddev, torch.full((10, 3), 0.5 * math.e))
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
+def test_forward_with_params_is_functional_call_to_the_bit(activation):
+    """The sampler's forward (no parameter swapping) against torch.func.functional_call,
+    with other parameters than the module's own, in every activation."""
+    torch.manual_seed(1)
+    policy = GaussianMLPPolicy(obs_dim=7, act_dim=2, hidden_sizes=(32, 9), activation=activation)
+    params = {k: v.detach() + 0.3 * torch.randn_like(v) for k, v in policy.params().items()}
+    obs = torch.randn(40, 20, 7)
+    mean, log_std = policy.forward_with(params, obs)
+    expected_mean, expected_log_std = torch.func.functional_call(policy, params, (obs,))
+    assert torch.equal(mean, expected_mean) and torch.equal(log_std, expected_log_std)
+    assert not torch.equal(mean, policy(obs)[0])  # the given params, not the module's
+
+
 def test_one_params_dict_per_task_matches_a_loop(policy):
     tasks = [{k: v + 0.1 * i for k, v in policy.params().items()} for i in range(4)]
     obs = torch.randn(4, 6, 5)

@@ -104,6 +104,25 @@ def test_log_probs_are_those_of_the_sampling_policy():
     assert not torch.allclose(wrong, batch.log_probs[1])
 
 
+def test_a_policy_subclass_with_its_own_forward_is_sampled_with_it():
+    """The sampler's fast forward (forward_with) is only for the policy's own forward: a
+    subclass that changes forward is evaluated through it (functional_call)."""
+
+    class Halved(GaussianMLPPolicy):
+        def forward(self, obs):
+            mean, log_std = super().forward(obs)
+            return 0.5 * mean, log_std
+
+    family = short("Navigation2D-v0", horizon=10)
+    torch.manual_seed(0)
+    policy = Halved(2, 2, hidden_sizes=(8,))
+    with metarl.Sampler(family, num_workers=0, seed=0, policy=policy) as sampler:
+        tasks = family.sample_tasks(2, np.random.default_rng(0))
+        batch = sampler.sample(tasks, None, 2, deterministic=True)
+    expected = 0.5 * policy.mean_net(batch.observations)
+    torch.testing.assert_close(batch.actions, expected * batch.mask.unsqueeze(-1))
+
+
 def test_deterministic_sampling_acts_with_the_mean():
     family = short("Navigation2D-v0", horizon=10)
     with make_sampler(family) as sampler:

@@ -132,6 +132,21 @@ class GaussianMLPPolicy(nn.Module):
         """Mean ``[..., act_dim]`` and log-std ``[act_dim]`` under the module's own parameters."""
         return self.mean_net(obs), self.log_std
 
+    def forward_with(self, params: Params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` with ``params`` in place of the module's own: the same operations
+        on the same tensors, so the same result to the bit as
+        ``torch.func.functional_call(policy, params, (obs,))``, without swapping the
+        parameters into the module on every call (the sampler's forward per time step)."""
+        h = obs
+        for name, layer in self.mean_net.named_children():
+            if isinstance(layer, nn.Linear):
+                h = nn.functional.linear(
+                    h, params[f"mean_net.{name}.weight"], params[f"mean_net.{name}.bias"]
+                )
+            else:
+                h = layer(h)
+        return h, params["log_std"]
+
     def _check_obs(self, obs: torch.Tensor) -> None:
         if not isinstance(obs, torch.Tensor):
             raise ValueError(f"obs must be a torch.Tensor, got {type(obs).__name__}")

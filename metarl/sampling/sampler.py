@@ -334,10 +334,15 @@ class Sampler:
                 mean, log_std = policy.mean_and_log_std_stacked(obs, stacked)
                 return mean, log_std.exp().unsqueeze(1).expand_as(mean)
         else:
+            # params were checked once per call; the policy's forward takes them as is (its
+            # own forward_with, unless a subclass changed forward: then functional_call).
+            own_forward = type(policy).forward is GaussianMLPPolicy.forward
 
             def forward(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                # params were checked once per call; the policy's forward takes them as is.
-                mean, log_std = torch.func.functional_call(policy, params, (obs,))
+                if own_forward:
+                    mean, log_std = policy.forward_with(params, obs)
+                else:
+                    mean, log_std = torch.func.functional_call(policy, params, (obs,))
                 return mean, log_std.exp().expand_as(mean)
 
         shape = (n_tasks, episodes, horizon)
@@ -353,6 +358,7 @@ class Sampler:
 
         slot_tasks = [task for task in tasks for _ in range(episodes)]
         obs = workers.reset(slot_tasks, reset_seeds.tolist())
+        all_running = True
         for t in range(horizon):
             obs_t = torch.from_numpy(obs).to(torch.float32).view(n_tasks, episodes, -1)
             mean, std = forward(obs_t)
@@ -363,12 +369,20 @@ class Sampler:
                     f"the policy produced non-finite actions at step {t} (observations "
                     f"finite: {bool(torch.isfinite(obs_t).all())}); check the parameters"
                 )
-            logp = torch.distributions.Normal(mean, std).log_prob(act).sum(-1)
-            live = running.unsqueeze(-1)
-            observations[:, :, t] = torch.where(live, obs_t, 0.0)
-            actions[:, :, t] = torch.where(live, act, 0.0)
-            log_probs[:, :, t] = torch.where(running, logp, 0.0)
-            mask[:, :, t] = running.float()
+            # (std > 0 and finite by construction: no argument validation per step)
+            logp = torch.distributions.Normal(mean, std, validate_args=False).log_prob(act)
+            logp = logp.sum(-1)
+            if all_running:  # (the common case: no episode has ended yet)
+                observations[:, :, t] = obs_t
+                actions[:, :, t] = act
+                log_probs[:, :, t] = logp
+                mask[:, :, t] = 1.0
+            else:
+                live = running.unsqueeze(-1)
+                observations[:, :, t] = torch.where(live, obs_t, 0.0)
+                actions[:, :, t] = torch.where(live, act, 0.0)
+                log_probs[:, :, t] = torch.where(running, logp, 0.0)
+                mask[:, :, t] = running.float()
             lengths += running
             obs, rew, term, trunc, bad = workers.step(act.reshape(n_tasks * episodes, -1).numpy())
             rewards[:, :, t] = torch.from_numpy(rew).to(torch.float32).view(n_tasks, episodes)
@@ -377,7 +391,8 @@ class Sampler:
             unstable |= torch.from_numpy(bad).view(n_tasks, episodes)
             terminated |= term_t & running
             running &= ~done
-            if not running.any():
+            all_running = bool(running.all())
+            if not all_running and not running.any():
                 break
         mask[unstable] = 0.0
         return EpisodeBatch(
