@@ -169,9 +169,14 @@ def test_the_log_has_the_return_after_every_inner_step():
 # ---------------------------------------------------------------------------- learning
 @pytest.mark.parametrize("fisher_fraction", [1.0, 0.3])
 def test_maml_trpo_learns_to_adapt_on_navigation2d(fisher_fraction):
-    """A short seeded training (10 tasks x 10 episodes, 12 iterations): the return after one
+    """A short seeded training (10 tasks x 10 episodes, 20 iterations): the return after one
     adaptation step clearly beats the return before it, and both beat the untrained policy;
-    also with the Fisher-vector products on 3 of the 10 tasks."""
+    also with the Fisher-vector products on 3 of the 10 tasks.
+
+    The margins hold on seeds 0-4 (2026-12-07, both fractions): over the last 3 iterations
+    the step gains 16-25 and reaches -18 to -21; the untrained policy's return is -66 to
+    -302 and the meta-learned one's before adapting -39 to -44. (12 iterations, as this
+    test had, left some seeds a gain of 6: the trajectory, not the learner, passed it.)"""
     config = tiny_config(
         meta_batch_size=10,
         fast_batch_size=10,
@@ -179,12 +184,13 @@ def test_maml_trpo_learns_to_adapt_on_navigation2d(fisher_fraction):
         fisher_fraction=fisher_fraction,
     )
     with MAMLTRPO(config) as learner:
-        history = [learner.meta_step() for _ in range(12)]
+        history = [learner.meta_step() for _ in range(20)]
     untrained = history[0]["return_before"]
     before = np.mean([s["return_before"] for s in history[-3:]])
     after = np.mean([s["return_after"] for s in history[-3:]])
-    assert after > before + 8.0, (before, after)
-    assert before > untrained + 50.0, (untrained, before)
+    assert after > before + 10.0, (before, after)
+    assert after > -30.0, after  # one that ignores the goal scores -38 at best (staying put)
+    assert before > untrained + 10.0, (untrained, before)
 
 
 # ---------------------------------------------------------------------------- checkpoints

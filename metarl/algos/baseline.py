@@ -16,6 +16,8 @@ import torch
 
 #: Ridge term of the first solve; multiplied by 10 for a task whose solve is not finite.
 REG_COEFF = 1e-5
+#: LAPACK's least-squares driver: SVD-based, deterministic (see :func:`fit_linear_baseline`).
+DRIVER = "gelsd"
 #: Solves tried per task (the ridge term grows 10x each time) before giving up.
 MAX_TRIES = 5
 
@@ -34,9 +36,15 @@ def fit_linear_baseline(
 ) -> torch.Tensor:
     """Per-task weights ``[tasks, F]`` fitted to ``returns`` (``[tasks, episodes, T]``).
 
-    Solves ``(X^T X + reg I) w = X^T y`` per task in float64 with ``torch.linalg.lstsq``; a
-    task whose solution is not finite is solved again with 10x the ridge term, up to
+    Solves ``(X^T X + reg I) w = X^T y`` per task in float64 by least squares, with LAPACK's
+    SVD driver (``gelsd``, which NumPy's ``lstsq`` in rllab's baseline uses too); a task
+    whose solution is not finite is solved again with 10x the ridge term, up to
     :data:`MAX_TRIES` times, after which a ``RuntimeError`` names the task.
+
+    Not torch's default driver on the CPU (``gelsy``): with MKL it gave another solution at
+    almost every call on the near-singular Gram matrices of Ant's features (its contact
+    forces are mostly 0), so the same evaluation differed between runs (``gelsd`` is a
+    function of its inputs; ``tests/test_maths.py`` checks it).
     """
     x = features(observations.double(), mask.double()).flatten(1, -2)  # [tasks, N, F]
     y = (returns.double() * mask.double()).flatten(1).unsqueeze(-1)  # [tasks, N, 1]
@@ -53,7 +61,7 @@ def fit_linear_baseline(
     todo = torch.arange(gram.shape[0])
     reg = REG_COEFF
     for _ in range(MAX_TRIES):
-        solved = torch.linalg.lstsq(gram[todo] + reg * eye, rhs[todo]).solution
+        solved = torch.linalg.lstsq(gram[todo] + reg * eye, rhs[todo], driver=DRIVER).solution
         ok = torch.isfinite(solved).all(dim=(1, 2))
         weights[todo[ok]] = solved[ok]
         todo = todo[~ok]
