@@ -77,6 +77,14 @@ def batch_streams(root: np.random.SeedSequence) -> tuple[np.ndarray, int]:
     return resets, torch_seed(noise)
 
 
+def action_noise(noise: int, horizon: int) -> np.ndarray:
+    """The torch seed of each time step's action noise, ``[horizon]``, in a batch whose noise
+    seed (from :func:`batch_streams`) is ``noise``: step ``t`` draws every episode's noise
+    from ``seeds[t]``, so the noise is the same however the episodes are split between
+    threads (the sampler's lanes)."""
+    return np.random.SeedSequence(noise).generate_state(horizon, np.uint64) >> np.uint64(1)
+
+
 # ---------------------------------------------------------------------------- evaluation
 def evaluation_step(seed: int, step: int) -> int:
     """The sampling seed of adaptation step ``step`` of an evaluation seeded ``seed``."""

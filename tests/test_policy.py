@@ -46,17 +46,30 @@ def test_explicit_params_equal_module_params_and_replace_them(policy):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
-def test_forward_with_params_is_functional_call_to_the_bit(activation):
-    """The sampler's forward (no parameter swapping) against torch.func.functional_call,
-    with other parameters than the module's own, in every activation."""
+def test_acting_forward_is_the_policy_with_those_params(activation):
+    """The sampler's forward against functional_call (one dict) and vmap (one dict per
+    task), with other parameters than the module's own, in every activation: the same to
+    the bit but for NumPy's tanh (within float32 rounding)."""
     torch.manual_seed(1)
     policy = GaussianMLPPolicy(obs_dim=7, act_dim=2, hidden_sizes=(32, 9), activation=activation)
     params = {k: v.detach() + 0.3 * torch.randn_like(v) for k, v in policy.params().items()}
     obs = torch.randn(40, 20, 7)
-    mean, log_std = policy.forward_with(params, obs)
+    mean, log_std = policy.acting_forward(params, obs)
     expected_mean, expected_log_std = torch.func.functional_call(policy, params, (obs,))
-    assert torch.equal(mean, expected_mean) and torch.equal(log_std, expected_log_std)
+    assert torch.equal(log_std, expected_log_std)
     assert not torch.equal(mean, policy(obs)[0])  # the given params, not the module's
+    per_task = [{k: v + 0.1 * i for k, v in params.items()} for i in range(40)]
+    stacked = policy.stack_params(per_task)
+    stacked_mean, stacked_log_std = policy.acting_forward(stacked, obs, stacked=True)
+    vmapped_mean, vmapped_log_std = policy.mean_and_log_std_stacked(obs, stacked)
+    assert torch.equal(stacked_log_std, vmapped_log_std) and stacked_log_std.shape == (40, 2)
+    if activation == "tanh":
+        torch.testing.assert_close(mean, expected_mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stacked_mean, vmapped_mean, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(stacked_mean[1], stacked_mean[0])
+    else:
+        assert torch.equal(mean, expected_mean)
+        assert torch.equal(stacked_mean, vmapped_mean)
 
 
 def test_one_params_dict_per_task_matches_a_loop(policy):

@@ -105,7 +105,7 @@ def test_log_probs_are_those_of_the_sampling_policy():
 
 
 def test_a_policy_subclass_with_its_own_forward_is_sampled_with_it():
-    """The sampler's fast forward (forward_with) is only for the policy's own forward: a
+    """The sampler's fast forward (acting_forward) is only for the policy's own forward: a
     subclass that changes forward is evaluated through it (functional_call)."""
 
     class Halved(GaussianMLPPolicy):

@@ -10,6 +10,10 @@ def first_word(sequence: np.random.SeedSequence) -> int:
     return int(sequence.generate_state(1)[0])
 
 
+#: seeds.action_noise(noise of sampler_batch(7), 3), as first drawn (2026-12-07).
+ACTION_NOISE_7 = [455633984350938918, 2687421588078949316, 3288707347835310907]
+
+
 def test_every_stream_keeps_the_key_results_were_drawn_with():
     # Values computed from the keys as they were before the streams moved to metarl.seeds.
     assert first_word(seeds.named("metarl/test/HalfCheetahVel-v0")) == 1795473807
@@ -21,6 +25,7 @@ def test_every_stream_keeps_the_key_results_were_drawn_with():
     resets, noise = seeds.batch_streams(seeds.sampler_batch(7))
     assert resets.generate_state(2).tolist() == [1201125462, 788422957]
     assert noise == 2021251017632032385
+    assert seeds.action_noise(noise, 3).tolist() == ACTION_NOISE_7
     assert seeds.evaluation_step(7, 2) == 1009178997
     assert first_word(seeds.task_env_draws(7)) == 369571992
     assert first_word(seeds.vec_env_tasks(7, 3)) == 2234724314

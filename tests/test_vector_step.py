@@ -171,13 +171,17 @@ def test_an_array_step_reads_and_returns_its_whole_state():
         Navigation2DStep([])
 
 
-def test_physics_threads_stop_on_close():
-    """Ant steps on a pool of Python threads (its contact forces need each env's MjData)."""
+@pytest.mark.parametrize("threads", [2, 4])
+def test_physics_threads_stop_on_close(threads):
+    """Ant steps on Python threads (its contact forces need each env's MjData): the two
+    lanes' threads, and with more than two workers a pool of physics threads per lane."""
     family = metarl.make_family("AntVel-v0", horizon=5)
     before = set(threading.enumerate())
-    with make_sampler(family, 2) as sampler:
+    with make_sampler(family, threads) as sampler:
         sampler.sample(family.sample_tasks(2, np.random.default_rng(0)), None, 2)
-        assert any(t.name.startswith("metarl-physics") for t in threading.enumerate())
+        names = {t.name.rsplit("_", 1)[0] for t in threading.enumerate()}
+        assert "metarl-lane" in names
+        assert ("metarl-physics" in names) == (threads > 2)
     assert set(threading.enumerate()) <= before
 
 
@@ -233,3 +237,74 @@ def test_the_threads_path_refuses_an_env_in_two_rows(monkeypatch):
     env = family.make_env(family.make_task()).unwrapped
     with pytest.raises(ValueError, match="every row needs its own env"):
         vector_step.VectorStepper([env, env], HalfCheetahVelStep, 0, lambda: None)
+
+
+# ---------------------------------------------------------------------------- lanes
+def spy_on_lanes(monkeypatch) -> list[int]:
+    """Record the number of lanes of every batch the samplers run concurrently."""
+    seen: list[int] = []
+    original = Sampler._run_concurrently
+
+    def spied(self, runs):
+        seen.append(len(runs))
+        return original(self, runs)
+
+    monkeypatch.setattr(Sampler, "_run_concurrently", spied)
+    return seen
+
+
+@pytest.mark.parametrize("family_id", ["HalfCheetahVel-v0", "AntVel-v0"])
+def test_lanes_give_the_batch_of_one_loop(family_id, monkeypatch):
+    """Vectorized MuJoCo envs on two threads or more run in two lanes (halves of the tasks,
+    one thread each, with 1 or 2 physics threads of their own): the same batches, to the bit,
+    as one loop on the calling thread and as each env's own step, with episodes that end at
+    different steps (Ant falls), an odd number of tasks and per-task parameters."""
+    seen = spy_on_lanes(monkeypatch)
+    family = metarl.make_family(family_id, horizon=40)
+    tasks = family.sample_tasks(5, np.random.default_rng(2))
+    runs = {}
+    for vectorized, workers in ((False, 0), (True, 0), (True, 2), (True, 3)):
+        with make_sampler(family, workers, seed=6, vectorized=vectorized) as sampler:
+            policy = sampler.policy
+            per_task = [{k: v + 0.05 * i for k, v in policy.params().items()} for i in range(5)]
+            runs[vectorized, workers] = [
+                sampler.sample(tasks, per_task, 8),
+                sampler.sample(tasks[:2], None, 3),
+            ]
+    assert seen == [2, 2, 2, 2]  # two calls each on 2 and 3 workers
+    reference = runs.pop((False, 0))
+    for batches in runs.values():
+        for batch, expected in zip(batches, reference, strict=True):
+            assert_batches_equal(batch, expected)
+    if family_id.startswith("Ant"):
+        lengths = reference[0].lengths
+        assert (lengths < 40).any() and len(set(lengths.flatten().tolist())) > 2
+
+
+def test_a_failing_lane_stops_the_other_and_the_error_is_raised(monkeypatch):
+    """An error in one lane (here the vector step of the second half's envs raising at step
+    5) stops the other lane at its next step; the sampler raises it and closes, with no
+    thread left behind."""
+    seen = spy_on_lanes(monkeypatch)
+    original = HalfCheetahVelStep.outputs
+    steps: dict[int, int] = {}
+
+    def failing(self, rows, before, after, actions):
+        key = id(self)
+        steps[key] = steps.get(key, 0) + 1
+        if steps[key] == 5 and float(self.velocity[0]) == target:
+            raise RuntimeError("the physics of task 3 failed")
+        return original(self, rows, before, after, actions)
+
+    monkeypatch.setattr(HalfCheetahVelStep, "outputs", failing)
+    family = metarl.make_family("HalfCheetahVel-v0", horizon=30)
+    tasks = family.sample_tasks(4, np.random.default_rng(0))
+    target = float(tasks[2].velocity)  # the first task of the second half
+    before = set(threading.enumerate())
+    sampler = make_sampler(family, 2)
+    with pytest.raises(RuntimeError, match="task 3 failed"):
+        sampler.sample(tasks, None, 2)
+    assert seen == [2]
+    with pytest.raises(RuntimeError, match="closed"):
+        sampler.sample(tasks, None, 2)
+    assert set(threading.enumerate()) <= before

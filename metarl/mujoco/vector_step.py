@@ -102,7 +102,7 @@ class VectorStep(BatchStep, abc.ABC):
         Args:
             rows: indices (into ``envs``) of the m envs that were stepped.
             before: :attr:`fields` of those envs before the step, ``[m, ...]`` each.
-            after: the same after the step.
+            after: the same after the step. (Both may be read-only: compute new arrays.)
             actions: the actions given to ``step`` (clipped, in the action space's dtype).
         """
 
@@ -149,6 +149,9 @@ class VectorStepper:
         if step.same_model:  # one model for every env: it stays in the CPU cache
             self._models = [envs[0].model] * len(envs)
         self._datas = [env.data for env in envs]
+        #: Each row's ``ctrl`` and gathered fields as arrays over its ``MjData`` (made once:
+        #: an ``MjData`` attribute makes a new array at every access).
+        self._views = [self._views_of(data) for data in self._datas]
         self._threads = max(1, num_threads)
         if not self.uses_batch(step) and len({id(d) for d in self._datas}) < len(envs):
             raise ValueError(
@@ -167,6 +170,9 @@ class VectorStepper:
         else:
             self._pool = pool() if self._threads > 1 else None
 
+    def _views_of(self, data: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+        return data.ctrl, [getattr(data, name) for name in self._fields]
+
     @staticmethod
     def uses_batch(step: type[VectorStep]) -> bool:
         """Whether envs of ``step`` are stepped through MuJoCo's batch (else: threads over
@@ -181,6 +187,7 @@ class VectorStepper:
         for k, env in zip(rows, envs, strict=True):
             self.step_fn.set_env(k, env)  # checks its class, reads its task attributes
             self._datas[k] = env.data
+            self._views[k] = self._views_of(env.data)
             self._counts[k] = env.data.warning.number
             if not step_cls.same_model:
                 self._models[k] = env.model
@@ -205,42 +212,61 @@ class VectorStepper:
         """
         fn = self.step_fn
         controls = fn.controls(rows, actions)
-        before = {name: value[rows] for name, value in self._state.items()}
+        if len(rows) == len(self._datas):  # every row (rows are sorted): no copies
+            before, self._state = (
+                self._state,
+                {name: np.empty_like(value) for name, value in self._state.items()},
+            )
+        else:
+            before = {name: value[rows] for name, value in self._state.items()}
         if self._batch is not None:
             warned = self._step_batch(rows, controls)
         else:
             warned = self._step_threads(rows, controls)
-        after = {name: value[rows] for name, value in self._state.items()}
+        if len(rows) == len(self._datas):
+            after = {name: _read_only(value) for name, value in self._state.items()}
+            before = {name: _read_only(value) for name, value in before.items()}
+        else:
+            after = {name: value[rows] for name, value in self._state.items()}
         obs, rewards, terminated = fn.outputs(rows, before, after, actions)
         finite = finite_rows(after["qpos"]) & finite_rows(after["qvel"])
         return obs, rewards, terminated, warned | ~finite
 
     def _step_batch(self, rows: np.ndarray, controls: np.ndarray) -> np.ndarray:
         batch = self._batch
+        every = len(rows) == len(self._datas)
         counts = batch.warning[:, :, 1]  # (number, not lastinfo) of each warning
         counts[:, BAD_STATE_WARNINGS] = 0
-        batch.ctrl[rows] = controls
-        batch.step(ids=rows, nstep=self.step_fn.frame_skip)
+        if every:
+            batch.ctrl[:] = controls
+            batch.step(nstep=self.step_fn.frame_skip)
+        else:
+            batch.ctrl[rows] = controls
+            batch.step(ids=rows, nstep=self.step_fn.frame_skip)
         for name in self._fields:
-            self._state[name][rows] = batch.bind(name)[rows]
+            if every:
+                np.copyto(self._state[name], batch.bind(name))
+            else:
+                self._state[name][rows] = batch.bind(name)[rows]
         return counts[rows][:, BAD_STATE_WARNINGS].any(axis=1)
 
     def _step_threads(self, rows: np.ndarray, controls: np.ndarray) -> np.ndarray:
         warned = np.zeros(len(rows), dtype=bool)
         post, nstep = self.step_fn.post_constraint, self.step_fn.frame_skip
-        outs = [(name, self._state[name]) for name in self._fields]
+        outs = [self._state[name] for name in self._fields]
 
         def run(share: np.ndarray) -> None:
             for j in share:
                 k = rows[j]
                 model, data, counts = self._models[k], self._datas[k], self._counts[k]
+                ctrl, fields = self._views[k]
                 clear_bad_state_warnings(counts)
-                data.ctrl[:] = controls[j]
+                ctrl[:] = controls[j]
                 mujoco.mj_step(model, data, nstep=nstep)
                 if post:
                     mujoco.mj_rnePostConstraint(model, data)
-                for name, out in outs:
-                    out[k] = getattr(data, name)
+                for field, out in zip(fields, outs, strict=True):
+                    out[k] = field
                 warned[j] = bad_state_warned(counts)
 
         shares = [s for s in np.array_split(np.arange(len(rows)), self._threads) if len(s)]
@@ -250,3 +276,11 @@ class VectorStepper:
             for future in [self._pool.submit(run, share) for share in shares]:
                 future.result()
         return warned
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``: a step's gathered state is handed to
+    :meth:`VectorStep.outputs` without a copy, and must not be changed there."""
+    view = array.view()
+    view.flags.writeable = False
+    return view

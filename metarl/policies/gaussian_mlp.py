@@ -5,7 +5,8 @@ adapted copy ``theta - lr * grad`` that keeps its autograd graph for the second-
 meta-gradient. Here an adapted copy is just another ``dict[str, Tensor]`` with the same keys
 as ``policy.named_parameters()``, evaluated with ``torch.func.functional_call``; nothing is
 copied through PyTorch internals. A *list* of such dicts (one per task) is evaluated in one
-batched call with ``torch.func.vmap``: the sampler's single forward per time step.
+batched call with ``torch.func.vmap`` (for training), or, without autograd, with
+:meth:`GaussianMLPPolicy.acting_forward` (the sampler's forward at every time step).
 
 The action distribution is a diagonal Gaussian with a state-independent, learned log
 standard deviation, as in the MAML and ProMP policies.
@@ -18,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal
@@ -132,19 +134,45 @@ class GaussianMLPPolicy(nn.Module):
         """Mean ``[..., act_dim]`` and log-std ``[act_dim]`` under the module's own parameters."""
         return self.mean_net(obs), self.log_std
 
-    def forward_with(self, params: Params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`forward` with ``params`` in place of the module's own: the same operations
-        on the same tensors, so the same result to the bit as
-        ``torch.func.functional_call(policy, params, (obs,))``, without swapping the
-        parameters into the module on every call (the sampler's forward per time step)."""
-        h = obs
+    @torch.no_grad()
+    def acting_forward(
+        self, params: Params, obs: torch.Tensor, stacked: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std for acting, without autograd: what the sampler calls once per time
+        step, for all the episodes of all the tasks.
+
+        ``params`` is one dict for every observation, or (``stacked=True``) a dict of
+        ``[tasks, ...]`` tensors (:meth:`stack_params`) with ``obs`` ``[tasks, ...,
+        obs_dim]``: then the log-std comes back ``[tasks, act_dim]``. The same function as
+        :meth:`mean_and_log_std`, computed faster for the sizes of a time step (800
+        observations of MAML's HalfCheetah batch): per-task layers as one batched matrix
+        product (``baddbmm``) rather than ``torch.func.vmap``, and ``tanh`` by NumPy, whose
+        vectorized kernel was 5x faster than PyTorch's on the project's machine (the two
+        agree within 1.4 units in the last place of float32; the rest is to the bit). A
+        subclass that changes :meth:`forward` is evaluated through its own forward
+        (``functional_call``, under ``vmap`` when stacked).
+        """
+        if type(self).forward is not GaussianMLPPolicy.forward:
+            if stacked:
+                return self.mean_and_log_std_stacked(obs, params)
+            return torch.func.functional_call(self, dict(params), (obs,))
+        h = obs.reshape(obs.shape[0], -1, obs.shape[-1]) if stacked else obs
         for name, layer in self.mean_net.named_children():
             if isinstance(layer, nn.Linear):
-                h = nn.functional.linear(
-                    h, params[f"mean_net.{name}.weight"], params[f"mean_net.{name}.bias"]
-                )
+                weight = params[f"mean_net.{name}.weight"]
+                bias = params[f"mean_net.{name}.bias"]
+                if stacked:
+                    h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+                else:
+                    h = nn.functional.linear(h, weight, bias)
+            elif isinstance(layer, nn.Tanh):
+                h = h.contiguous()
+                array = h.numpy()
+                np.tanh(array, out=array)
             else:
                 h = layer(h)
+        if stacked:
+            h = h.reshape(*obs.shape[:-1], self.act_dim)
         return h, params["log_std"]
 
     def _check_obs(self, obs: torch.Tensor) -> None:

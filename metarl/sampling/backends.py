@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,6 +42,19 @@ class Workers(Protocol):
 
     def close(self) -> None:
         """Stop the workers and close the envs."""
+
+
+@runtime_checkable
+class Lanes(Protocol):
+    """Workers whose envs can also be stepped as independent groups of tasks (lanes), each
+    on a thread of its own, so that one lane's policy forward and bookkeeping (which hold
+    the GIL) run while another lane's physics runs (which does not). The batch is the same
+    to the bit with or without lanes (:class:`metarl.sampling.sampler.Sampler`)."""
+
+    def lanes(self, groups: Sequence[slice]) -> list[Workers] | None:
+        """Workers for the episode slots of each group of tasks (contiguous ranges covering
+        the batch's tasks in order), to step them concurrently; None to step every task in
+        one lane (with :meth:`Workers.reset` and :meth:`Workers.step`)."""
 
 
 @dataclass(frozen=True)

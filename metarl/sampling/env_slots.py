@@ -264,6 +264,8 @@ class EnvSlots:
         if not np.isfinite(actions).all():
             raise ValueError("non-finite action given to the sampler's envs")
         clipped = np.clip(actions, self._low, self._high).astype(self._dtype)
+        if self._stepper is not None and self._active.all():
+            return self._step_every_slot(self._stepper, clipped)
         new_obs = self._obs.copy()
         rewards = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)
@@ -277,13 +279,7 @@ class EnvSlots:
             obs, rewards[active], terminated[active], unstable[active] = self._stepper.step(
                 active, clipped[active]
             )
-            if obs.shape != (len(active), self.obs_dim):
-                raise ValueError(
-                    f"{type(self._stepper.step_fn).__name__} returned observations of shape "
-                    f"{obs.shape} for {len(active)} envs; the sampler expects "
-                    f"{self.obs_dim} numbers each"
-                )
-            new_obs[active] = obs
+            new_obs[active] = self._checked_vector_obs(self._stepper, obs, len(active))
         else:
             term_sums = np.zeros(len(active))
             for j, k in enumerate(active):
@@ -311,6 +307,32 @@ class EnvSlots:
         self._obs = new_obs
         self._active &= ~(terminated | truncated)
         return new_obs, rewards, terminated, truncated, unstable
+
+    def _step_every_slot(
+        self, stepper: VectorStepper | ArrayStepper, clipped: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """:meth:`step` when a vector step steps the slots and every slot's episode is
+        running (the common case): the same, on whole arrays rather than selected rows."""
+        n = len(self.envs)
+        obs, rewards, terminated, unstable = stepper.step(np.arange(n), clipped)
+        obs = self._checked_vector_obs(stepper, obs, n)
+        out = guard_steps(obs, self._obs, rewards, terminated, unstable)
+        self._elapsed += 1
+        truncated = self._elapsed >= self.family.horizon
+        self._obs = out.obs
+        self._active &= ~(out.terminated | truncated)
+        return out.obs, out.rewards, out.terminated, truncated, out.unstable
+
+    def _checked_vector_obs(
+        self, stepper: VectorStepper | ArrayStepper, obs: np.ndarray, rows: int
+    ) -> np.ndarray:
+        """``obs`` from a vector step for ``rows`` envs, if it has the expected shape."""
+        if obs.shape != (rows, self.obs_dim):
+            raise ValueError(
+                f"{type(stepper.step_fn).__name__} returned observations of shape "
+                f"{obs.shape} for {rows} envs; the sampler expects {self.obs_dim} numbers each"
+            )
+        return obs
 
     def close(self) -> None:
         for env in self._owned:

@@ -1,27 +1,36 @@
 """The batched multi-task sampler: every episode of every task, in lock-step.
 
 One call samples ``episodes_per_task`` episodes of each task. All of them advance together:
-at each time step the sampler evaluates the policy **once** on the observations of every
-running episode (with each task's own parameters, through ``torch.func.vmap``), draws the
-actions, and steps every episode's env with them. Envs whose class names a vector step
-(:mod:`metarl.array_step`; every bundled family) are stepped together in this process: a
-MuJoCo family's :class:`~metarl.mujoco.VectorStep` with its physics on threads
-(:mod:`metarl.mujoco.vector_step`), a pure-NumPy family's (Navigation2D's)
-:class:`~metarl.array_step.ArrayStep` in one NumPy call per time step. Others are stepped
-through their Gymnasium ``step`` in worker processes (:mod:`metarl.sampling.workers`). Both
-give the same batch to the bit.
+at each time step the sampler evaluates the policy on the observations of every running
+episode in one batched forward per half of the tasks (each task with its own parameters, as
+one batched matrix product), draws the actions, and steps every episode's env with them.
+Envs whose class names a vector step (:mod:`metarl.array_step`; every bundled family) are
+stepped together in this process: a MuJoCo family's :class:`~metarl.mujoco.VectorStep` with
+its physics on threads (:mod:`metarl.mujoco.vector_step`), a pure-NumPy family's
+(Navigation2D's) :class:`~metarl.array_step.ArrayStep` in one NumPy call per time step.
+Others are stepped through their Gymnasium ``step`` in worker processes
+(:mod:`metarl.sampling.workers`). Both give the same batch to the bit.
+
+**Lanes.** A MuJoCo family stepped on two threads or more runs as two lanes, one per half of
+the tasks, each on a thread of its own with its own envs: while one lane's physics runs
+(MuJoCo releases the GIL), the other's policy forward and bookkeeping do (they hold it).
+Otherwise the halves share one loop. The halves are why the forward is per half: the batch
+is the same to the bit either way (see :class:`_Lane`).
 
 Reproducibility: every random draw is derived from ``seed`` and the number of calls made so
 far (or from an explicit per-call ``seed``), never from the number of workers: each episode
-slot of a call is reset with its own seed and the action noise comes from one
-``torch.Generator`` per call, drawn for the whole batch at once (the streams:
-:mod:`metarl.seeds`). The same seed gives a bit-identical batch with ``num_workers`` 0, 1 or 8.
+slot of a call is reset with its own seed, and the action noise of each time step is drawn
+for the whole batch from a seed of its own (the streams: :mod:`metarl.seeds`). The same
+seed gives a bit-identical batch with ``num_workers`` 0, 1 or 8.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -33,7 +42,13 @@ from metarl.array_step import vector_step_of
 from metarl.family import TaskFamily
 from metarl.policies import GaussianMLPPolicy
 from metarl.registry import make_family
-from metarl.sampling.backends import Workers, WorkerSpec, default_num_workers, get_backend
+from metarl.sampling.backends import (
+    Lanes,
+    Workers,
+    WorkerSpec,
+    default_num_workers,
+    get_backend,
+)
 from metarl.sampling.episode_batch import EpisodeBatch
 from metarl.task import Task
 from metarl.torch_threads import torch_threads
@@ -65,7 +80,8 @@ def inspect_family(family: TaskFamily) -> tuple[int, int, bool]:
 
 
 class Sampler:
-    """Samples episodes of many tasks of one family at once, with one policy forward per step.
+    """Samples episodes of many tasks of one family at once, in lock-step, with one batched
+    policy forward per time step for each half of the tasks.
 
     Args:
         family: a :class:`~metarl.TaskFamily` or a registered family id.
@@ -165,6 +181,8 @@ class Sampler:
             family, self.obs_dim, self.act_dim, num_workers, self.vectorized, address
         )
         self._workers: Workers | None = None
+        #: Threads running the lanes of a batch (see Lanes), made on first use.
+        self._lane_pool: ThreadPoolExecutor | None = None
         self._closed = False
         self._finalizer: weakref.finalize | None = None
 
@@ -197,6 +215,9 @@ class Sampler:
         if self._finalizer is not None:
             self._finalizer()
         self._workers = None
+        if self._lane_pool is not None:
+            self._lane_pool.shutdown()
+            self._lane_pool = None
         self._closed = True
 
     def __enter__(self) -> Sampler:
@@ -322,48 +343,174 @@ class Sampler:
         deterministic: bool,
     ) -> EpisodeBatch:
         n_tasks, horizon = len(tasks), self.family.horizon
-        env_root, noise_seed = seeds.batch_streams(root)
+        env_root, noise_root = seeds.batch_streams(root)
         reset_seeds = env_root.generate_state(n_tasks * episodes, np.uint32).astype(np.int64)
-        generator = torch.Generator().manual_seed(noise_seed)
-        policy = self.policy
+        noise_seeds = None if deterministic else seeds.action_noise(noise_root, horizon)
+        # One slice of parameters per task, stacked once per call (one dict for all tasks:
+        # expanded, not copied). The params were checked once per call; acting_forward
+        # takes them as they are.
         if isinstance(params, list):
-            # Stack once per call, not per step: the policy sees one batch of parameters.
-            stacked = policy.stack_params(params)
-
-            def forward(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                mean, log_std = policy.mean_and_log_std_stacked(obs, stacked)
-                return mean, log_std.exp().unsqueeze(1).expand_as(mean)
+            acting_params = self.policy.stack_params(params)
         else:
-            # params were checked once per call; the policy's forward takes them as is (its
-            # own forward_with, unless a subclass changed forward: then functional_call).
-            own_forward = type(policy).forward is GaussianMLPPolicy.forward
-
-            def forward(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                if own_forward:
-                    mean, log_std = policy.forward_with(params, obs)
-                else:
-                    mean, log_std = torch.func.functional_call(policy, params, (obs,))
-                return mean, log_std.exp().expand_as(mean)
-
-        shape = (n_tasks, episodes, horizon)
-        observations = torch.zeros(*shape, self.obs_dim)
-        actions = torch.zeros(*shape, self.act_dim)
-        rewards = torch.zeros(shape)
-        log_probs = torch.zeros(shape)
-        mask = torch.zeros(shape)
-        lengths = torch.zeros(n_tasks, episodes, dtype=torch.int64)
-        terminated = torch.zeros(n_tasks, episodes, dtype=torch.bool)
-        unstable = torch.zeros(n_tasks, episodes, dtype=torch.bool)
-        running = torch.ones(n_tasks, episodes, dtype=torch.bool)
-
+            acting_params = {k: v.unsqueeze(0).expand(n_tasks, *v.shape) for k, v in params.items()}
+        out = _Buffers(n_tasks, episodes, horizon, self.obs_dim, self.act_dim)
         slot_tasks = [task for task in tasks for _ in range(episodes)]
-        obs = workers.reset(slot_tasks, reset_seeds.tolist())
+        halves = task_halves(n_tasks)
+        lanes = None
+        if len(halves) > 1 and isinstance(workers, Lanes):
+            lanes = workers.lanes(halves)
+        if lanes is None:  # one loop over every task, two forwards per step (one per half)
+            plan = [(slice(0, n_tasks), workers, halves)]
+        else:  # a loop per half, on a thread each
+            plan = [(half, lane, [half]) for half, lane in zip(halves, lanes, strict=True)]
+        runs = [
+            _Lane(
+                rows,
+                lane,
+                slot_tasks[rows.start * episodes : rows.stop * episodes],
+                reset_seeds[rows.start * episodes : rows.stop * episodes],
+                self.policy,
+                [
+                    (group, {k: v[group].clone() for k, v in acting_params.items()})
+                    for group in groups
+                ],
+                noise_seeds,
+                out,
+            )
+            for rows, lane, groups in plan
+        ]
+        if len(runs) == 1:
+            runs[0].run()
+        else:
+            self._run_concurrently(runs)
+        out.mask[out.unstable] = 0.0
+        return EpisodeBatch(
+            tasks=tuple(tasks),
+            observations=out.observations,
+            actions=out.actions,
+            rewards=out.rewards,
+            log_probs=out.log_probs,
+            mask=out.mask,
+            lengths=out.lengths,
+            terminated=out.terminated,
+            sim_unstable=out.unstable,
+            reset_seeds=torch.from_numpy(reset_seeds).view(n_tasks, episodes),
+        )
+
+    def _run_concurrently(self, runs: list[_Lane]) -> None:
+        """Run each lane on a thread of its own until all have finished; the first error
+        (or a Ctrl-C) stops the others at their next time step, then is raised."""
+        if self._lane_pool is None:
+            self._lane_pool = ThreadPoolExecutor(len(runs), thread_name_prefix="metarl-lane")
+        abort = threading.Event()
+        for run in runs:
+            run.abort = abort
+        futures = [self._lane_pool.submit(run.run) for run in runs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            abort.set()
+            concurrent.futures.wait(futures)
+            raise
+
+
+class _Buffers:
+    """The tensors of a batch under construction, ``[tasks, episodes, time, ...]``; each lane
+    writes the rows of its own tasks."""
+
+    def __init__(self, n_tasks: int, episodes: int, horizon: int, obs_dim: int, act_dim: int):
+        shape = (n_tasks, episodes, horizon)
+        self.observations = torch.zeros(*shape, obs_dim)
+        self.actions = torch.zeros(*shape, act_dim)
+        self.rewards = torch.zeros(shape)
+        self.log_probs = torch.zeros(shape)
+        self.mask = torch.zeros(shape)
+        self.lengths = torch.zeros(n_tasks, episodes, dtype=torch.int64)
+        self.terminated = torch.zeros(n_tasks, episodes, dtype=torch.bool)
+        self.unstable = torch.zeros(n_tasks, episodes, dtype=torch.bool)
+
+
+class _Lane:
+    """The lock-step loop over time for the episodes of one contiguous range of tasks
+    (``rows``), written into the batch's buffers: reset, then at each step the policy's
+    forward for every episode of the range, its actions, one step of its envs.
+
+    The forward is computed per half of the batch's tasks (:func:`task_halves`), as given in
+    ``groups``: whether the halves run in one loop (two forwards per step) or in two
+    concurrent lanes (one each, :class:`~metarl.sampling.backends.Lanes`), every matrix
+    product has the same shape and its operands the same alignment in memory (each half's
+    observations and parameters are tensors of their own), so the batch is the same to the
+    bit. (MKL rounds a row of a small matrix product differently with the number of rows,
+    the number of matrices in a batched product and the operands' alignment: the rows of a
+    half computed alone would not be those of the whole batch.) The
+    action noise of step ``t`` is drawn for the whole batch from its own seed
+    (``noise_seeds[t]``) and sliced, whoever draws it.
+    """
+
+    def __init__(
+        self,
+        rows: slice,
+        workers: Workers,
+        slot_tasks: list[Task],
+        reset_seeds: np.ndarray,
+        policy: GaussianMLPPolicy,
+        groups: list[tuple[slice, Params]],
+        noise_seeds: np.ndarray | None,
+        out: _Buffers,
+    ) -> None:
+        self.rows, self.workers = rows, workers
+        self.slot_tasks, self.reset_seeds = slot_tasks, reset_seeds
+        self.policy = policy
+        #: (task rows within this lane, their stacked parameters), for each forward.
+        self.groups = [
+            (slice(group.start - rows.start, group.stop - rows.start), params)
+            for group, params in groups
+        ]
+        self.noise_seeds, self.out = noise_seeds, out
+        #: Set by another lane's failure: stop at the next time step.
+        self.abort: threading.Event | None = None
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and standard deviations ``[tasks, episodes, act_dim]`` of this lane."""
+        if len(self.groups) == 1:  # (obs is a new tensor, so aligned as any other)
+            parts = [self.policy.acting_forward(self.groups[0][1], obs, stacked=True)]
+        else:  # copies of the halves, aligned as a lane's own obs would be
+            parts = [
+                self.policy.acting_forward(params, obs[group].clone(), stacked=True)
+                for group, params in self.groups
+            ]
+        mean = torch.cat([m for m, _ in parts]) if len(parts) > 1 else parts[0][0]
+        log_std = torch.cat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
+        return mean, log_std.exp().unsqueeze(1).expand_as(mean)
+
+    def run(self) -> None:
+        """The loop, on the calling thread; PyTorch's thread count and grad mode are set per
+        thread, so both are set here (one thread: see :mod:`metarl.torch_threads`)."""
+        with torch.no_grad(), torch_threads(1):
+            self._loop()
+
+    def _loop(self) -> None:
+        out, rows = self.out, self.rows
+        n_tasks, episodes, horizon = rows.stop - rows.start, out.lengths.shape[1], out.mask.shape[2]
+        full_shape = (out.lengths.shape[0], episodes, out.actions.shape[-1])
+        observations, actions = out.observations[rows], out.actions[rows]
+        rewards, log_probs, mask = out.rewards[rows], out.log_probs[rows], out.mask[rows]
+        lengths, terminated, unstable = out.lengths[rows], out.terminated[rows], out.unstable[rows]
+        running = torch.ones(n_tasks, episodes, dtype=torch.bool)
+        generator = torch.Generator()
+        obs = self.workers.reset(self.slot_tasks, self.reset_seeds.tolist())
         all_running = True
         for t in range(horizon):
+            if self.abort is not None and self.abort.is_set():
+                return
             obs_t = torch.from_numpy(obs).to(torch.float32).view(n_tasks, episodes, -1)
-            mean, std = forward(obs_t)
-            noise = torch.randn(mean.shape, generator=generator)
-            act = mean if deterministic else mean + std * noise
+            mean, std = self.forward(obs_t)
+            if self.noise_seeds is None:
+                act = mean
+            else:
+                generator.manual_seed(int(self.noise_seeds[t]))
+                act = mean + std * torch.randn(full_shape, generator=generator)[rows]
             if not torch.isfinite(act).all():
                 raise ValueError(
                     f"the policy produced non-finite actions at step {t} (observations "
@@ -384,7 +531,9 @@ class Sampler:
                 log_probs[:, :, t] = torch.where(running, logp, 0.0)
                 mask[:, :, t] = running.float()
             lengths += running
-            obs, rew, term, trunc, bad = workers.step(act.reshape(n_tasks * episodes, -1).numpy())
+            obs, rew, term, trunc, bad = self.workers.step(
+                act.reshape(n_tasks * episodes, -1).numpy()
+            )
             rewards[:, :, t] = torch.from_numpy(rew).to(torch.float32).view(n_tasks, episodes)
             term_t = torch.from_numpy(term).view(n_tasks, episodes)
             done = term_t | torch.from_numpy(trunc).view(n_tasks, episodes)
@@ -394,19 +543,16 @@ class Sampler:
             all_running = bool(running.all())
             if not all_running and not running.any():
                 break
-        mask[unstable] = 0.0
-        return EpisodeBatch(
-            tasks=tuple(tasks),
-            observations=observations,
-            actions=actions,
-            rewards=rewards,
-            log_probs=log_probs,
-            mask=mask,
-            lengths=lengths,
-            terminated=terminated,
-            sim_unstable=unstable,
-            reset_seeds=torch.from_numpy(reset_seeds).view(n_tasks, episodes),
-        )
+
+
+def task_halves(n_tasks: int) -> list[slice]:
+    """The batch's tasks in two halves (one range for a single task): the sampler computes
+    the policy's forward per half, and steps the halves concurrently where the workers can
+    (see :class:`_Lane`)."""
+    if n_tasks < 2:
+        return [slice(0, n_tasks)]
+    middle = (n_tasks + 1) // 2
+    return [slice(0, middle), slice(middle, n_tasks)]
 
 
 def check_seed(seed: Any) -> int:

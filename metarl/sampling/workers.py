@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from metarl.array_step import vector_step_of
 from metarl.family import TaskFamily
+from metarl.mujoco.vector_step import VectorStep
 from metarl.sampling.env_slots import EnvSlots
 from metarl.task import Task
 
@@ -88,7 +90,17 @@ class InProcessWorkers:
     """All envs stepped in the sampler's own process: no processes, no pickling. Either on
     the calling thread, each through its own ``step`` (``num_workers=0``: the easiest to
     debug, and what a family that does not pickle needs), or vectorized through their vector
-    step (:mod:`metarl.array_step`), MuJoCo's physics on ``num_threads`` threads."""
+    step (:mod:`metarl.array_step`), MuJoCo's physics on ``num_threads`` threads.
+
+    Vectorized MuJoCo envs on two threads or more are also stepped in two lanes
+    (:meth:`lanes`): the tasks split in two halves, each half's envs stepped by a thread of
+    its own with half of the physics threads, so that the sampler's policy forward and
+    bookkeeping for one half run while the other half's physics does.
+    """
+
+    #: Lanes for vectorized MuJoCo envs: two (each lane's Python runs while the other's
+    #: physics does; more lanes would only queue for the GIL).
+    num_lanes = 2
 
     def __init__(
         self,
@@ -98,10 +110,14 @@ class InProcessWorkers:
         vectorized: bool = False,
         num_threads: int = 0,
     ) -> None:
+        self.family, self.obs_dim, self.act_dim = family, obs_dim, act_dim
+        self.vectorized, self.num_threads = vectorized, num_threads
         self.num_workers = num_threads if vectorized else 0
         self._slots = EnvSlots(
             family, obs_dim, act_dim, vectorized=vectorized, num_threads=num_threads
         )
+        self._lanes: list[EnvSlots] = []
+        self._steps_physics: bool | None = None  # whether the vector step is MuJoCo's
 
     def reset(self, tasks: Sequence[Task], seeds: Sequence[int]) -> np.ndarray:
         return self._slots.reset(tasks, seeds)
@@ -109,8 +125,34 @@ class InProcessWorkers:
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         return self._slots.step(actions)
 
+    def lanes(self, groups: Sequence[slice]) -> list[EnvSlots] | None:
+        """Envs for each of the two groups of tasks (each with its own envs and half of the
+        physics threads), for vectorized MuJoCo envs on two threads or more; None otherwise
+        (a pure-NumPy vector step has no physics to overlap)."""
+        if not self.vectorized or self.num_threads < 2 or len(groups) != self.num_lanes:
+            return None
+        if self._steps_physics is None:
+            env = self.family.make_env(self.family.default_task())
+            try:
+                step = vector_step_of(env)
+            finally:
+                env.close()
+            self._steps_physics = step is not None and issubclass(step, VectorStep)
+        if not self._steps_physics:
+            return None
+        if not self._lanes:
+            threads = [len(share) for share in np.array_split(range(self.num_threads), 2)]
+            self._lanes = [
+                EnvSlots(self.family, self.obs_dim, self.act_dim, vectorized=True, num_threads=n)
+                for n in threads
+            ]
+        return list(self._lanes)
+
     def close(self) -> None:
         self._slots.close()
+        for lane in self._lanes:
+            lane.close()
+        self._lanes = []
 
 
 class SharedWorkers(abc.ABC):
