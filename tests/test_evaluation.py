@@ -315,6 +315,27 @@ def test_plot_one_panel_per_family(tmp_path):
         plot_reports([], tmp_path / "none.png")
 
 
+def test_reports_that_share_a_label_are_told_apart_in_the_legend():
+    """Two seeds of one run (same label): the legend names each training seed; the same
+    run evaluated twice: the evaluation seed and step sizes; otherwise a number."""
+    from metarl.evaluation.plot import _distinct_labels
+
+    seeds = [hand_report(info={"config": {"seed": s}}) for s in (0, 1)]
+    assert _distinct_labels(seeds) == [f"{seeds[0].label}, seed {s}" for s in (0, 1)]
+    twice = [
+        hand_report(info={"config": {"seed": 0}}),
+        hand_report(info={"config": {"seed": 0}, "inner_step_sizes": [0.1, 0.05]}, seed=4),
+    ]
+    label = twice[0].label
+    assert _distinct_labels(twice) == [
+        f"{label}, evaluation seed 3",
+        f"{label}, evaluation seed 4, step sizes 0.1/0.05",
+    ]
+    assert _distinct_labels([hand_report(), hand_report()]) == [f"{label}, #1", f"{label}, #2"]
+    other = hand_report(label="other")
+    assert _distinct_labels([hand_report(), other]) == [label, "other"]
+
+
 def test_metarl_export_and_evaluate_with_video(tmp_path, capsys):
     """`metarl export` writes a model SB3 loads, acting as our policy does; `evaluate --video`
     films a task before and after adaptation."""

@@ -34,10 +34,10 @@ def plot_reports(
     for ax, family in zip(axes[0], families, strict=True):
         # Best final return first: the legend then reads top to bottom like the curves.
         group = sorted((r for r in reports if r.family == family), key=_final_return)
-        for report in group:
+        for report, label in zip(group, _distinct_labels(group), strict=True):
             steps = report.steps
             low, high = zip(*report.ci95, strict=True)
-            (line,) = ax.plot(steps, report.mean_return, marker="o", label=report.label)
+            (line,) = ax.plot(steps, report.mean_return, marker="o", label=label)
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         tasks = sorted({r.num_tasks for r in group})
         episodes = sorted({r.episodes for r in group})
@@ -49,6 +49,36 @@ def plot_reports(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, path)
+
+
+def _distinct_labels(reports: Sequence[AdaptationReport]) -> list[str]:
+    """Each report's label, with what tells apart reports that share one (two seeds of a
+    run, say): the training seed, else the evaluation seed and step sizes, else a number."""
+    labels = [r.label for r in reports]
+    for label in set(labels):
+        same = [i for i, other in enumerate(labels) if other == label]
+        if len(same) < 2:
+            continue
+        for describe in (_training_seed, _evaluation, lambda r: None):
+            extra = [describe(reports[i]) for i in same]
+            if None not in extra and len(set(extra)) == len(extra):
+                break
+        else:
+            extra = [f"#{n + 1}" for n in range(len(same))]
+        for i, text in zip(same, extra, strict=True):
+            labels[i] = f"{label}, {text}"
+    return labels
+
+
+def _training_seed(report: AdaptationReport) -> str | None:
+    seed = report.info.get("config", {}).get("seed") if isinstance(report.info, dict) else None
+    return None if seed is None else f"seed {seed}"
+
+
+def _evaluation(report: AdaptationReport) -> str:
+    sizes = report.info.get("inner_step_sizes") if isinstance(report.info, dict) else None
+    text = f"evaluation seed {report.seed}"
+    return text if not sizes else f"{text}, step sizes {_join(sizes)}"
 
 
 def _final_return(report: AdaptationReport) -> float:
