@@ -12,6 +12,7 @@ import torch
 import metarl
 from metarl.algos.callbacks import Callback, CallbackList, StopTrainingOnReturn
 from metarl.algos.maml_trpo import MAMLTRPO
+from metarl.algos.promp import ProMP
 from metarl.algos.reptile import Reptile
 from metarl.cli import main
 from metarl.evaluation import AdaptationReport
@@ -19,10 +20,11 @@ from metarl.evaluation.callbacks import EvaluationCallback
 from metarl.runs import RunLog
 from tests.test_maml_trpo import flat_params
 from tests.test_maml_trpo import tiny_config as maml_config
+from tests.test_promp import tiny_config as promp_config
 from tests.test_reptile import tiny_config as reptile_config
 
-LEARNERS = [(MAMLTRPO, maml_config), (Reptile, reptile_config)]
-IDS = ["maml_trpo", "reptile"]
+LEARNERS = [(MAMLTRPO, maml_config), (ProMP, promp_config), (Reptile, reptile_config)]
+IDS = ["maml_trpo", "promp", "reptile"]
 
 
 def _rows(run_dir) -> list[dict[str, str]]:

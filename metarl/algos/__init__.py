@@ -1,4 +1,4 @@
-"""Meta-learners (MAML-TRPO, Reptile), the maths they share, and the registry that names them
+"""Meta-learners (MAML-TRPO, ProMP, Reptile), the maths they share, and the registry that names them
 (:mod:`metarl.algos.registry`: ``register_algorithm`` adds a learner of your own).
 
 ``learner.train(n, callback=...)`` takes the callbacks of :mod:`metarl.algos.callbacks` (early
@@ -15,6 +15,7 @@ from metarl.algos.callbacks import (
     StopTrainingOnReturn,
 )
 from metarl.algos.maml_trpo import MAMLTRPO, MAMLTRPOConfig
+from metarl.algos.promp import ProMP, ProMPConfig
 from metarl.algos.registry import (
     ALGORITHM_ENTRY_POINT_GROUP,
     UnknownAlgorithmError,
@@ -34,6 +35,8 @@ __all__ = [
     "LearnerConfig",
     "MAMLTRPOConfig",
     "MetaLearner",
+    "ProMP",
+    "ProMPConfig",
     "Reptile",
     "ReptileConfig",
     "StopTrainingOnReturn",

@@ -1,4 +1,5 @@
-"""MAML's adaptation and meta-objective for a Gaussian MLP policy, batched over tasks.
+"""MAML's adaptation and meta-objective for a Gaussian MLP policy, batched over tasks (ProMP's
+inner step too: the same step with the low-variance-curvature surrogate).
 
 Pure functions of the parameters and the data, so they can be differentiated (the
 meta-gradient is second order: it flows through the inner update) and checked against finite
@@ -16,6 +17,7 @@ from metarl.algos.policy_gradient import (
     TaskData,
     gaussian_kl,
     gaussian_log_prob,
+    lvc_loss,
     per_step_log_std,
     vpg_loss,
 )
@@ -24,17 +26,23 @@ from metarl.policies import GaussianMLPPolicy
 Params = Mapping[str, torch.Tensor]
 
 
-def _vpg_loss(
+def _inner_loss(
     policy: GaussianMLPPolicy,
     params: Params,
     obs: torch.Tensor,
     actions: torch.Tensor,
     advantages: torch.Tensor,
     mask: torch.Tensor,
+    old_log_prob: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One task's vanilla policy-gradient loss: ``-mean(log pi(a|s) * A)`` over real steps."""
+    """One task's inner loss: the vanilla policy-gradient loss ``-mean(log pi(a|s) * A)``
+    over real steps, or with ``old_log_prob`` (the sampling policy's) ProMP's
+    low-variance-curvature surrogate ``-mean(pi(a|s) / pi_old(a|s) * A)``."""
     mean, log_std = torch.func.functional_call(policy, dict(params), (obs,))
-    return vpg_loss(gaussian_log_prob(mean, log_std, actions), advantages, mask)
+    log_prob = gaussian_log_prob(mean, log_std, actions)
+    if old_log_prob is None:
+        return vpg_loss(log_prob, advantages, mask)
+    return lvc_loss(log_prob, old_log_prob, advantages, mask)
 
 
 def adapt(
@@ -44,6 +52,7 @@ def adapt(
     inner_lr: float,
     first_order: bool = False,
     stacked: bool = False,
+    old_log_prob: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One inner gradient step per task: ``theta_i = theta - inner_lr * grad L_i(theta)``.
 
@@ -53,18 +62,23 @@ def adapt(
         data: ``[tasks, ...]`` data of the inner batch.
         first_order: detach the inner gradient (FOMAML): the meta-gradient then skips the
             second-order term.
+        old_log_prob: ``[tasks, episodes, T]`` log-probabilities of the batch's actions under
+            the policy that sampled it: the inner loss is then ProMP's low-variance-curvature
+            surrogate (the same step at the sampling parameters, another curvature) instead
+            of the vanilla policy-gradient loss.
 
     Returns the adapted parameters, stacked ``[tasks, ...]``, with their graph to ``params``
     unless ``first_order``.
     """
+    inputs = [data.observations, data.actions, data.advantages, data.mask]
+    if old_log_prob is not None:
+        inputs.append(old_log_prob.detach())
 
-    def loss(p: Params, obs, actions, advantages, mask):
-        return _vpg_loss(policy, p, obs, actions, advantages, mask)
+    def loss(p: Params, *task: torch.Tensor) -> torch.Tensor:
+        return _inner_loss(policy, p, *task)
 
-    in_dims = (0 if stacked else None, 0, 0, 0, 0)
-    grads = torch.func.vmap(torch.func.grad(loss), in_dims=in_dims)(
-        dict(params), data.observations, data.actions, data.advantages, data.mask
-    )
+    in_dims = (0 if stacked else None, *[0] * len(inputs))
+    grads = torch.func.vmap(torch.func.grad(loss), in_dims=in_dims)(dict(params), *inputs)
     adapted = {}
     for name, value in params.items():
         grad = grads[name].detach() if first_order else grads[name]
@@ -79,11 +93,14 @@ def adapt_steps(
     inner: Sequence[TaskData],
     inner_lr: float,
     first_order: bool = False,
+    old_log_probs: Sequence[torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """``len(inner)`` inner steps, step k on ``inner[k]``; the adapted params, stacked."""
+    """``len(inner)`` inner steps, step k on ``inner[k]`` (with ``old_log_probs[k]``, the
+    LVC surrogate's, if given); the adapted params, stacked."""
     adapted, stacked = dict(params), False
-    for data in inner:
-        adapted = adapt(policy, adapted, data, inner_lr, first_order, stacked)
+    for k, data in enumerate(inner):
+        old = None if old_log_probs is None else old_log_probs[k]
+        adapted = adapt(policy, adapted, data, inner_lr, first_order, stacked, old)
         stacked = True
     return adapted
 

@@ -1,7 +1,8 @@
 """Policy-gradient pieces on padded episode batches: the per-task data a gradient needs
 (advantages from a freshly fitted linear baseline) and the Gaussian log-likelihood and KL.
 
-Shared by MAML-TRPO (its inner loop and its outer surrogate) and Reptile (its inner loop).
+Shared by MAML-TRPO (its inner loop and its outer surrogate), ProMP (its inner surrogate and
+its outer PPO objective) and Reptile (its inner loop).
 The losses take log-probabilities shaped ``[..., episodes, T]`` and average over each task's
 real steps, so a ``[tasks, ...]`` batch gives one loss per task.
 """
@@ -75,6 +76,22 @@ def gaussian_kl(
 def vpg_loss(log_prob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Vanilla policy gradient: ``-mean(log pi(a|s) * A)`` over each task's real steps."""
     return -masked_mean(log_prob * advantages, mask, (-2, -1))
+
+
+def lvc_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """ProMP's low-variance-curvature surrogate (Rothfuss et al. 2019): ``-mean(r A)`` with
+    ``r = pi(a|s) / pi_old(a|s)``, ``pi_old`` the policy that sampled the steps (a constant),
+    over each task's real steps. At the sampling parameters its gradient is the vanilla policy
+    gradient's (``r = 1``), and its Hessian adds ``E[grad log pi grad log pi^T A]`` to the
+    ``E[hess log pi A]`` of :func:`vpg_loss`: the curvature a meta-gradient through an inner
+    step sees."""
+    ratio = torch.exp(log_prob - old_log_prob)
+    return -masked_mean(ratio * advantages, mask, (-2, -1))
 
 
 def ppo_clip_loss(

@@ -41,6 +41,7 @@ ALGORITHM_ENTRY_POINT_GROUP = "metarl.algorithms"
 #: registry is first read or changed.
 BUNDLED_ALGORITHMS = {
     "maml_trpo": "metarl.algos.maml_trpo:MAMLTRPO",
+    "promp": "metarl.algos.promp:ProMP",
     "reptile": "metarl.algos.reptile:Reptile",
 }
 
