@@ -37,10 +37,22 @@ from metarl.task import Task
 
 class Adaptation(abc.ABC):
     """One adaptation to a list of tasks, in progress: :attr:`params` are the current
-    parameters of every task, stacked ``[tasks, ...]``; :meth:`step` takes one adaptation
-    step per task on a batch sampled with them."""
+    parameters of every task, stacked ``[tasks, ...]``; :meth:`sample` samples a batch with
+    them and :meth:`step` takes one adaptation step per task on it.
+
+    A learner that adapts by its policy's memory rather than its parameters (RL²) keeps the
+    parameters and overrides :meth:`sample` to carry the recurrent state from one batch to
+    the next."""
 
     params: dict[str, torch.Tensor]
+
+    def sample(
+        self, sampler: Sampler, tasks: Sequence[Task], episodes: int, seed: int | None
+    ) -> EpisodeBatch:
+        """``episodes`` episodes of every task with the current parameters (one dict per
+        task), from ``seed`` or (None) the sampler's stream."""
+        params = GaussianMLPPolicy.unstack_params(self.params)
+        return sampler.sample(tasks, params, episodes, seed=seed)
 
     @abc.abstractmethod
     def step(self, batch: EpisodeBatch) -> None:
@@ -142,14 +154,8 @@ def adapt_and_sample(
     batches, seconds = [], 0.0
     for k in range(steps + 1 if sample_last else steps):
         start = time.perf_counter()
-        batches.append(
-            adaptable.sampler.sample(
-                tasks,
-                GaussianMLPPolicy.unstack_params(adaptation.params),
-                episodes,
-                seed=None if seed is None else seeds.evaluation_step(seed, k),
-            )
-        )
+        step_seed = None if seed is None else seeds.evaluation_step(seed, k)
+        batches.append(adaptation.sample(adaptable.sampler, tasks, episodes, step_seed))
         seconds += time.perf_counter() - start
         if k < steps:
             adaptation.step(batches[-1])

@@ -33,6 +33,7 @@ from metarl.baselines import (
     BASELINES,
     DEFAULT_TIMESTEPS,
     POLICY_BASELINES,
+    check_baseline_applies,
     compared_learner,
     evaluate_baseline_checkpoint,
     is_baseline_checkpoint,
@@ -206,6 +207,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_baseline(args, checkpoint)
     learner = metarl.load(checkpoint)
     try:
+        if args.video and not learner.adapts_parameters:
+            raise ValueError(
+                f"--video films the policy before and after its parameters adapt; "
+                f"{type(learner).display_name} adapts in its policy's hidden state, which "
+                f"the video does not replay: evaluate without --video"
+            )
         report, tasks, result = run_evaluation(
             learner,
             args.tasks,
@@ -280,6 +287,8 @@ def _cmd_plot_training(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from metarl.evaluation.evaluate import task_set_name
 
+    compared = compared_learner(args.family, args.like, args.config, args.seed)
+    check_baseline_applies(args.name, compared)  # before PPO trains for it
     timesteps = args.timesteps
     if timesteps is None and args.policy is None and args.name in POLICY_BASELINES:
         timesteps = run_env_steps(args.like) if args.like else DEFAULT_TIMESTEPS
@@ -293,7 +302,6 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     save_policy = args.save_policy
     if save_policy is None and args.policy is None and args.name in POLICY_BASELINES:
         save_policy = out.with_suffix(".safetensors")  # PPO's training is worth keeping
-    compared = compared_learner(args.family, args.like, args.config, args.seed)
     report = run_baseline(
         args.name,
         compared,

@@ -336,7 +336,7 @@ def load(path: str | Path, **config_overrides: object) -> MetaLearner:
         config = config_from_dict(cls.config_class, values, source=str(checkpoint))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{checkpoint}: its config does not load: {err}") from None
-    _check_policy_shapes(tensors, config, checkpoint)
+    _check_policy_shapes(cls, tensors, config, checkpoint)
     # The checkpoint holds the whole state: a warm start's file is not read again (or needed).
     learner = cls(dataclasses.replace(config, init_policy=None), run_dir=run_dir)
     learner.config = config
@@ -375,23 +375,17 @@ def _check_meta(meta: Mapping[str, Any], checkpoint: Path) -> None:
 
 
 def _check_policy_shapes(
-    tensors: Mapping[str, torch.Tensor], config: LearnerConfig, checkpoint: Path
+    cls: type[MetaLearner],
+    tensors: Mapping[str, torch.Tensor],
+    config: LearnerConfig,
+    checkpoint: Path,
 ) -> None:
     """A CheckpointError unless the policy's tensors have the layers ``config`` says, checked
     before the learner (and its policy) is built from the config: a config edited to huge
-    ``hidden_sizes`` must not allocate them."""
-    policy = section(dict(tensors), "policy")
-    weights = sorted(
-        (int(name.split(".")[1]), value)
-        for name, value in policy.items()
-        if name.startswith("mean_net.") and name.endswith(".weight")
-    )
-    found = [int(value.shape[0]) for _, value in weights[:-1]]
-    if found != list(config.hidden_sizes):
-        raise CheckpointError(
-            f"{checkpoint}: its config says hidden_sizes {list(config.hidden_sizes)}, but its "
-            f"policy's hidden layers are {found}: the file is inconsistent"
-        )
+    layers must not allocate them (:meth:`MetaLearner.policy_shape_error`)."""
+    error = cls.policy_shape_error(section(dict(tensors), "policy"), config)
+    if error is not None:
+        raise CheckpointError(f"{checkpoint}: {error}: the file is inconsistent")
 
 
 def _newest_readable(run_dir: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:

@@ -339,9 +339,16 @@ def export_sb3(
         seed: SB3's seed for the model (its critic's initialisation).
 
     Raises:
-        ValueError: ``path`` is a directory, or ``task`` belongs to another family.
+        ValueError: ``path`` is a directory, ``task`` belongs to another family, or the
+            learner's policy is recurrent (RL²: SB3's PPO policies are feed-forward).
         TypeError: ``task`` is not a :class:`~metarl.Task`.
     """
+    if learner.policy.recurrent:
+        raise ValueError(
+            f"{type(learner).display_name}'s policy is recurrent (its hidden state carries the "
+            f"adaptation), and Stable-Baselines3's PPO policies are feed-forward: it cannot be "
+            f"exported as one; use its checkpoint with metarl.load"
+        )
     path = _zip_path(path)
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a directory; give a file name such as policy.zip")

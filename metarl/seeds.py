@@ -58,6 +58,11 @@ def reptile_minibatches(seed: int, iteration: int | None = None) -> int:
     return torch_seed(np.random.SeedSequence(key))
 
 
+def rl2_minibatches(seed: int, iteration: int) -> int:
+    """RL²'s PPO minibatch order at ``iteration`` of a run seeded ``seed``."""
+    return torch_seed(np.random.SeedSequence((seed, 3, iteration + 1)))
+
+
 # ---------------------------------------------------------------------------- the sampler
 def sampler_call(seed: int, call: int) -> np.random.SeedSequence:
     """The root of a sampler's ``call``-th batch drawn without an explicit seed."""

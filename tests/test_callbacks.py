@@ -14,6 +14,7 @@ from metarl.algos.callbacks import Callback, CallbackList, StopTrainingOnReturn
 from metarl.algos.maml_trpo import MAMLTRPO
 from metarl.algos.promp import ProMP
 from metarl.algos.reptile import Reptile
+from metarl.algos.rl2 import RL2
 from metarl.cli import main
 from metarl.evaluation import AdaptationReport
 from metarl.evaluation.callbacks import EvaluationCallback
@@ -22,9 +23,15 @@ from tests.test_maml_trpo import flat_params
 from tests.test_maml_trpo import tiny_config as maml_config
 from tests.test_promp import tiny_config as promp_config
 from tests.test_reptile import tiny_config as reptile_config
+from tests.test_rl2 import tiny_config as rl2_config
 
-LEARNERS = [(MAMLTRPO, maml_config), (ProMP, promp_config), (Reptile, reptile_config)]
-IDS = ["maml_trpo", "promp", "reptile"]
+LEARNERS = [
+    (MAMLTRPO, maml_config),
+    (ProMP, promp_config),
+    (Reptile, reptile_config),
+    (RL2, rl2_config),
+]
+IDS = ["maml_trpo", "promp", "reptile", "rl2"]
 
 
 def _rows(run_dir) -> list[dict[str, str]]:

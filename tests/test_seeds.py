@@ -10,6 +10,8 @@ def first_word(sequence: np.random.SeedSequence) -> int:
     return int(sequence.generate_state(1)[0])
 
 
+#: seeds.rl2_minibatches(7, 3), as first drawn (2026-12-07).
+RL2_MINIBATCHES_7_3 = 7471784904358943816
 #: seeds.action_noise(noise of sampler_batch(7), 3), as first drawn (2026-12-07).
 ACTION_NOISE_7 = [455633984350938918, 2687421588078949316, 3288707347835310907]
 
@@ -20,6 +22,7 @@ def test_every_stream_keeps_the_key_results_were_drawn_with():
     assert first_word(seeds.learner_tasks(7)) == 3618983171
     assert seeds.reptile_minibatches(7, iteration=3) == 1684239238610986860
     assert seeds.reptile_minibatches(7) == 9139555415570476218
+    assert seeds.rl2_minibatches(7, 3) == RL2_MINIBATCHES_7_3
     assert first_word(seeds.sampler_call(7, 3)) == 3842200183
     assert first_word(seeds.sampler_batch(7)) == 2083679832
     resets, noise = seeds.batch_streams(seeds.sampler_batch(7))
@@ -46,6 +49,7 @@ def consumed(seed: int, k: int, i: int) -> dict[str, list[np.random.SeedSequence
         f"evaluation_step(s, {k})": [sequence((seed, k))],
         "reptile_minibatches(s)": [sequence((seed, 2))],
         f"reptile_minibatches(s, iteration={k})": [sequence((seed, 2, k))],
+        f"rl2_minibatches(s, {k})": [sequence((seed, 3, k + 1))],
         "task_env_draws(s)": [seeds.task_env_draws(seed)],
         "train_tasks(s)": [seeds.train_tasks(seed)],
         f"vec_env_tasks(s, {k})": [seeds.vec_env_tasks(seed, k)],

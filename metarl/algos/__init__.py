@@ -1,5 +1,5 @@
-"""Meta-learners (MAML-TRPO, ProMP, Reptile), the maths they share, and the registry that names them
-(:mod:`metarl.algos.registry`: ``register_algorithm`` adds a learner of your own).
+"""Meta-learners (MAML-TRPO, ProMP, Reptile, RL²), the maths they share, and the registry that
+names them (:mod:`metarl.algos.registry`: ``register_algorithm`` adds a learner of your own).
 
 ``learner.train(n, callback=...)`` takes the callbacks of :mod:`metarl.algos.callbacks` (early
 stopping) and :mod:`metarl.evaluation.callbacks` (held-out evaluation during training). Runs
@@ -26,10 +26,12 @@ from metarl.algos.registry import (
     unregister_algorithm,
 )
 from metarl.algos.reptile import Reptile, ReptileConfig
+from metarl.algos.rl2 import RL2, RL2Config
 
 __all__ = [
     "ALGORITHM_ENTRY_POINT_GROUP",
     "MAMLTRPO",
+    "RL2",
     "Callback",
     "CallbackList",
     "LearnerConfig",
@@ -37,6 +39,7 @@ __all__ = [
     "MetaLearner",
     "ProMP",
     "ProMPConfig",
+    "RL2Config",
     "Reptile",
     "ReptileConfig",
     "StopTrainingOnReturn",

@@ -42,7 +42,7 @@ from metarl.algos.config import config_to_dict
 from metarl.checkpoint import load_checkpoint, section
 from metarl.family import TaskFamily
 from metarl.memory import keep_freed_memory
-from metarl.policies import GaussianMLPPolicy
+from metarl.policies import GaussianMLPPolicy, ParameterDictPolicy
 from metarl.registry import make_family
 from metarl.sampling import EpisodeBatch, Sampler
 from metarl.sampling.backends import get_backend
@@ -217,6 +217,10 @@ class MetaLearner(abc.ABC):
     display_name: ClassVar[str]
     #: The config dataclass: the fields a config file of this algorithm takes.
     config_class: ClassVar[type[LearnerConfig]]
+    #: Whether adapting changes the policy's parameters (every gradient-based learner), so
+    #: that :meth:`adapt` returns them and they can be exported or filmed; RL², which adapts
+    #: in its policy's hidden state, says False.
+    adapts_parameters: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -235,9 +239,7 @@ class MetaLearner(abc.ABC):
         self.family: TaskFamily = make_family(config.family)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seeds.policy_init(config.seed))
-            self.policy = GaussianMLPPolicy.for_family(
-                self.family, config.hidden_sizes, config.activation, config.init_std
-            )
+            self.policy = self.make_policy(self.family, config)
         self.sampler = Sampler(
             self.family,
             config.backend,
@@ -259,6 +261,35 @@ class MetaLearner(abc.ABC):
             from metarl import runs  # at call time: metarl.runs imports the learners
 
             self._log = runs.open_run(self.run_dir, self.algorithm, config)
+
+    @classmethod
+    def make_policy(cls, family: TaskFamily, config: LearnerConfig) -> ParameterDictPolicy:
+        """The policy this learner meta-trains, for ``family`` (initialised from torch's
+        global generator): by default a :class:`~metarl.policies.GaussianMLPPolicy` of the
+        config's ``hidden_sizes``, ``activation`` and ``init_std``."""
+        return GaussianMLPPolicy.for_family(
+            family, config.hidden_sizes, config.activation, config.init_std
+        )
+
+    @classmethod
+    def policy_shape_error(
+        cls, policy: Mapping[str, torch.Tensor], config: LearnerConfig
+    ) -> str | None:
+        """What is wrong, if anything, with a checkpoint's policy tensors for ``config``,
+        checked before the learner is built from it (a config edited to huge layers must not
+        allocate them): by default, the MLP's hidden layers against ``hidden_sizes``."""
+        weights = sorted(
+            (int(name.split(".")[1]), value)
+            for name, value in policy.items()
+            if name.startswith("mean_net.") and name.endswith(".weight")
+        )
+        found = [int(value.shape[0]) for _, value in weights[:-1]]
+        if found != list(config.hidden_sizes):
+            return (
+                f"its config says hidden_sizes {list(config.hidden_sizes)}, but its policy's "
+                f"hidden layers are {found}"
+            )
+        return None
 
     def _warm_start(self, path: str) -> int:
         """Load the policy of the checkpoint ``path`` into :attr:`policy`; its env steps."""

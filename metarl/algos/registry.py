@@ -43,6 +43,7 @@ BUNDLED_ALGORITHMS = {
     "maml_trpo": "metarl.algos.maml_trpo:MAMLTRPO",
     "promp": "metarl.algos.promp:ProMP",
     "reptile": "metarl.algos.reptile:Reptile",
+    "rl2": "metarl.algos.rl2:RL2",
 }
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")

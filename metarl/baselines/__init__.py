@@ -129,6 +129,19 @@ def run_env_steps(like: str | Path) -> int:
     return steps
 
 
+def check_baseline_applies(name: str, compared: ComparedLearner) -> None:
+    """A ``ValueError`` if baseline ``name`` has no meaning beside ``compared``'s learner:
+    ``pretrained`` adapts a feed-forward policy with the learner's inner procedure, which a
+    learner adapting in its hidden state (RL²) does not have."""
+    if name == "pretrained" and not learner_class(compared.algorithm).adapts_parameters:
+        raise ValueError(
+            f"the pretrained baseline adapts a PPO-pretrained feed-forward policy with the "
+            f"compared learner's inner procedure, and {compared.algorithm} adapts a recurrent "
+            f"policy by its hidden state: there is no such baseline for it; measure "
+            f"pretrained-finetune, ppo-scratch or random-init"
+        )
+
+
 def run_baseline(
     name: str,
     compared: ComparedLearner,
@@ -162,6 +175,7 @@ def run_baseline(
         raise ValueError(f"unknown baseline {name!r}; available: {list(BASELINES)}")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
+    check_baseline_applies(name, compared)
     trains = name in POLICY_BASELINES
     if not trains and (policy is not None or save_policy is not None):
         raise ValueError(f"{name} trains no policy to save or load; leave out policy/save_policy")
@@ -335,6 +349,7 @@ __all__ = [
     "DEFAULT_TIMESTEPS",
     "POLICY_BASELINES",
     "ComparedLearner",
+    "check_baseline_applies",
     "compared_learner",
     "evaluate_baseline_checkpoint",
     "is_baseline_checkpoint",

@@ -1,5 +1,7 @@
-"""Policies: networks whose forward takes an explicit parameter dict."""
+"""Policies: networks whose parameters are handled as explicit dicts."""
 
-from metarl.policies.gaussian_mlp import ACTIVATIONS, GaussianMLPPolicy, Params
+from metarl.policies.base import ParameterDictPolicy, Params
+from metarl.policies.gaussian_gru import GaussianGRUPolicy
+from metarl.policies.gaussian_mlp import ACTIVATIONS, GaussianMLPPolicy
 
-__all__ = ["ACTIVATIONS", "GaussianMLPPolicy", "Params"]
+__all__ = ["ACTIVATIONS", "GaussianGRUPolicy", "GaussianMLPPolicy", "ParameterDictPolicy", "Params"]

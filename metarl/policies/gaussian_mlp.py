@@ -24,10 +24,11 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from metarl.policies.base import ParameterDictPolicy, Params
+
 if TYPE_CHECKING:
     from metarl.family import TaskFamily
 
-Params = Mapping[str, torch.Tensor]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -44,7 +45,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
-class GaussianMLPPolicy(nn.Module):
+class GaussianMLPPolicy(ParameterDictPolicy):
     """Diagonal-Gaussian policy: an MLP for the mean and a learned, state-independent log-std.
 
     Args:
@@ -107,27 +108,6 @@ class GaussianMLPPolicy(nn.Module):
         finally:
             probe.close()
         return cls(obs_dim + extra_inputs, act_dim, hidden_sizes, activation, init_std)
-
-    def params(self) -> dict[str, torch.Tensor]:
-        """The meta-parameters as a dict (the tensors themselves, not copies)."""
-        return dict(self.named_parameters())
-
-    def check_params(self, params: Params) -> None:
-        """Raise ``ValueError`` unless ``params`` has exactly this policy's names and shapes."""
-        own = {name: p.shape for name, p in self.named_parameters()}
-        if not isinstance(params, Mapping):
-            raise ValueError(f"params must be a dict of tensors, got {type(params).__name__}")
-        missing, extra = sorted(set(own) - set(params)), sorted(set(params) - set(own))
-        if missing or extra:
-            raise ValueError(
-                f"params do not match the policy: missing {missing}, unexpected {extra}"
-            )
-        for name, shape in own.items():
-            if tuple(params[name].shape) != tuple(shape):
-                raise ValueError(
-                    f"params[{name!r}] has shape {tuple(params[name].shape)}, "
-                    f"expected {tuple(shape)}"
-                )
 
     # ------------------------------------------------------------------ forward
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,17 +187,6 @@ class GaussianMLPPolicy(nn.Module):
         for p in params:
             self.check_params(p)
         return self.mean_and_log_std_stacked(obs, self.stack_params(params))
-
-    @staticmethod
-    def stack_params(params: Sequence[Params]) -> dict[str, torch.Tensor]:
-        """One dict per task -> one dict of tensors with a leading task axis."""
-        return {name: torch.stack([p[name] for p in params]) for name in params[0]}
-
-    @staticmethod
-    def unstack_params(stacked: Params) -> list[dict[str, torch.Tensor]]:
-        """The inverse of :meth:`stack_params`: one (detached) dict per task."""
-        n = next(iter(stacked.values())).shape[0]
-        return [{k: v[i].detach() for k, v in stacked.items()} for i in range(n)]
 
     def mean_and_log_std_stacked(
         self, obs: torch.Tensor, stacked: Params

@@ -10,6 +10,7 @@ from metarl.sampling.backends import (
     register_backend,
 )
 from metarl.sampling.episode_batch import EpisodeBatch
+from metarl.sampling.recurrent import RecurrentState
 from metarl.sampling.sampler import Sampler, default_num_workers
 from metarl.sampling.vec_env import FamilyVecEnv
 from metarl.sampling.workers import WorkerError
@@ -18,6 +19,7 @@ __all__ = [
     "Backend",
     "EpisodeBatch",
     "FamilyVecEnv",
+    "RecurrentState",
     "Sampler",
     "WorkerError",
     "WorkerSpec",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from metarl.sampling.recurrent import RecurrentState
 from metarl.task import Task
 
 
@@ -40,6 +41,9 @@ class EpisodeBatch:
             masked out).
         reset_seeds: ``[tasks, episodes]`` int64, the seed each episode's env was reset with:
             ``family.make_env(task).reset(seed=...)`` and the clipped actions replay it exactly.
+        final_state: for a recurrent policy, the state each slot ends the batch with, to
+            continue the trial with its next episode (:mod:`metarl.sampling.recurrent`);
+            None otherwise.
     """
 
     tasks: tuple[Task, ...]
@@ -52,6 +56,7 @@ class EpisodeBatch:
     terminated: torch.Tensor
     sim_unstable: torch.Tensor
     reset_seeds: torch.Tensor
+    final_state: RecurrentState | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -76,6 +81,8 @@ class EpisodeBatch:
             shape = tuple(getattr(self, f).shape)
             if shape != want:
                 raise ValueError(f"{f} has shape {shape}; expected {want}")
+        if self.final_state is not None and self.final_state.shape != lead:
+            raise ValueError(f"final_state is for {self.final_state.shape} slots; expected {lead}")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -107,8 +114,12 @@ class EpisodeBatch:
         if isinstance(task_indices, int):
             task_indices = [task_indices]
         index = torch.arange(self.num_tasks)[task_indices]
-        values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "tasks"}
-        return EpisodeBatch(tasks=tuple(self.tasks[i] for i in index.tolist()), **values)
+        tensors = [f.name for f in fields(self) if f.name not in ("tasks", "final_state")]
+        values = {name: getattr(self, name)[index] for name in tensors}
+        state = None if self.final_state is None else self.final_state.rows(index)
+        return EpisodeBatch(
+            tasks=tuple(self.tasks[i] for i in index.tolist()), final_state=state, **values
+        )
 
     def __repr__(self) -> str:
         return (

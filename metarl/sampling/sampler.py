@@ -40,7 +40,7 @@ import torch
 from metarl import seeds
 from metarl.array_step import vector_step_of
 from metarl.family import TaskFamily
-from metarl.policies import GaussianMLPPolicy
+from metarl.policies import GaussianMLPPolicy, ParameterDictPolicy
 from metarl.registry import make_family
 from metarl.sampling.backends import (
     Lanes,
@@ -50,6 +50,7 @@ from metarl.sampling.backends import (
     get_backend,
 )
 from metarl.sampling.episode_batch import EpisodeBatch
+from metarl.sampling.recurrent import RecurrentState
 from metarl.task import Task
 from metarl.torch_threads import torch_threads
 
@@ -97,7 +98,9 @@ class Sampler:
         seed: the root of every random draw (env resets and action noise).
         policy: the policy whose parameters :meth:`sample` receives; by default a
             :class:`~metarl.policies.GaussianMLPPolicy` with MAML's (64, 64) tanh network for
-            the family's observation and action sizes.
+            the family's observation and action sizes. A recurrent one
+            (:class:`~metarl.policies.GaussianGRUPolicy`) keeps a hidden state per episode
+            slot: see ``state`` in :meth:`sample`.
         vectorized: step the envs through their class's vector step (every bundled family
             has one), in this process: a :class:`~metarl.mujoco.VectorStep` steps MuJoCo's
             physics on threads and computes every env's observation and reward at once (1.3x
@@ -127,7 +130,7 @@ class Sampler:
         num_workers: int | None = None,
         seed: int = 0,
         *,
-        policy: GaussianMLPPolicy | None = None,
+        policy: ParameterDictPolicy | None = None,
         vectorized: bool | None = None,
         address: str | None = None,
     ) -> None:
@@ -252,6 +255,7 @@ class Sampler:
         *,
         seed: int | None = None,
         deterministic: bool = False,
+        state: RecurrentState | None = None,
     ) -> EpisodeBatch:
         """Sample ``episodes_per_task`` episodes of every task.
 
@@ -264,6 +268,10 @@ class Sampler:
                 (which then does not advance): the same ``seed`` gives the same batch whatever
                 was sampled before (for evaluation).
             deterministic: act with the policy's mean instead of sampling.
+            state: a recurrent policy's state per slot to start from (``[tasks,
+                episodes_per_task, ...]``; the ``final_state`` of the batch of the trial's
+                previous episode), or None to start a trial (zeros). The batch's
+                ``final_state`` continues the trial (:mod:`metarl.sampling.recurrent`).
         """
         if self._closed:
             raise RuntimeError("this sampler is closed; create a new one")
@@ -273,6 +281,7 @@ class Sampler:
         if episodes_per_task < 1:
             raise ValueError(f"episodes_per_task must be >= 1, got {episodes_per_task}")
         params = self._check_params(params, len(tasks))
+        state = self._check_state(state, len(tasks), episodes_per_task)
         if seed is None:
             root = seeds.sampler_call(self.seed, self.calls)
             self.calls += 1
@@ -281,12 +290,36 @@ class Sampler:
         try:
             workers = self._started_workers()
             with torch_threads(1):  # see metarl.torch_threads
-                return self._run(workers, tasks, params, episodes_per_task, root, deterministic)
+                return self._run(
+                    workers, tasks, params, episodes_per_task, root, deterministic, state
+                )
         except BaseException:
             # A failure mid-episode (a worker died, Ctrl-C) leaves the workers out of step:
             # stop them rather than risk a later call reading a stale reply.
             self.close()
             raise
+
+    def _check_state(
+        self, state: RecurrentState | None, n_tasks: int, episodes: int
+    ) -> RecurrentState | None:
+        """The state a recurrent policy starts from (zeros for None); None for another."""
+        if not self.policy.recurrent:
+            if state is not None:
+                raise ValueError(
+                    f"state is for a recurrent policy; this sampler's "
+                    f"{type(self.policy).__name__} has none"
+                )
+            return None
+        hidden_size, act_dim = self.policy.hidden_size, self.act_dim  # type: ignore[attr-defined]
+        if state is None:
+            return RecurrentState.initial(n_tasks, episodes, hidden_size, act_dim)
+        if not isinstance(state, RecurrentState):
+            raise ValueError(
+                f"state must be a metarl.sampling.RecurrentState (a batch's final_state), got "
+                f"{type(state).__name__}"
+            )
+        state.check(n_tasks, episodes, hidden_size, act_dim)
+        return state
 
     def _check_tasks(self, tasks: Sequence[Task]) -> list[Task]:
         if isinstance(tasks, Task) or not isinstance(tasks, Sequence):
@@ -341,6 +374,7 @@ class Sampler:
         episodes: int,
         root: np.random.SeedSequence,
         deterministic: bool,
+        state: RecurrentState | None = None,
     ) -> EpisodeBatch:
         n_tasks, horizon = len(tasks), self.family.horizon
         env_root, noise_root = seeds.batch_streams(root)
@@ -354,6 +388,7 @@ class Sampler:
         else:
             acting_params = {k: v.unsqueeze(0).expand(n_tasks, *v.shape) for k, v in params.items()}
         out = _Buffers(n_tasks, episodes, horizon, self.obs_dim, self.act_dim)
+        out.state = None if state is None else state.clone()
         slot_tasks = [task for task in tasks for _ in range(episodes)]
         halves = task_halves(n_tasks)
         lanes = None
@@ -384,6 +419,8 @@ class Sampler:
         else:
             self._run_concurrently(runs)
         out.mask[out.unstable] = 0.0
+        if out.state is not None:  # every slot's episode ended: the next call starts one
+            out.state.done.fill_(1.0)
         return EpisodeBatch(
             tasks=tuple(tasks),
             observations=out.observations,
@@ -395,6 +432,7 @@ class Sampler:
             terminated=out.terminated,
             sim_unstable=out.unstable,
             reset_seeds=torch.from_numpy(reset_seeds).view(n_tasks, episodes),
+            final_state=out.state,
         )
 
     def _run_concurrently(self, runs: list[_Lane]) -> None:
@@ -429,6 +467,8 @@ class _Buffers:
         self.lengths = torch.zeros(n_tasks, episodes, dtype=torch.int64)
         self.terminated = torch.zeros(n_tasks, episodes, dtype=torch.bool)
         self.unstable = torch.zeros(n_tasks, episodes, dtype=torch.bool)
+        #: A recurrent policy's state, updated in place as the slots step.
+        self.state: RecurrentState | None = None
 
 
 class _Lane:
@@ -454,7 +494,7 @@ class _Lane:
         workers: Workers,
         slot_tasks: list[Task],
         reset_seeds: np.ndarray,
-        policy: GaussianMLPPolicy,
+        policy: ParameterDictPolicy,
         groups: list[tuple[slice, Params]],
         noise_seeds: np.ndarray | None,
         out: _Buffers,
@@ -471,18 +511,29 @@ class _Lane:
         #: Set by another lane's failure: stop at the next time step.
         self.abort: threading.Event | None = None
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Means and standard deviations ``[tasks, episodes, act_dim]`` of this lane."""
-        if len(self.groups) == 1:  # (obs is a new tensor, so aligned as any other)
-            parts = [self.policy.acting_forward(self.groups[0][1], obs, stacked=True)]
-        else:  # copies of the halves, aligned as a lane's own obs would be
-            parts = [
-                self.policy.acting_forward(params, obs[group].clone(), stacked=True)
-                for group, params in self.groups
-            ]
-        mean = torch.cat([m for m, _ in parts]) if len(parts) > 1 else parts[0][0]
-        log_std = torch.cat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
-        return mean, log_std.exp().unsqueeze(1).expand_as(mean)
+    def forward(
+        self, obs: torch.Tensor, state: RecurrentState | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Means and standard deviations ``[tasks, episodes, act_dim]`` of this lane, and a
+        recurrent policy's new hidden states (given its ``state`` of this lane's slots)."""
+        parts = []
+        for group, params in self.groups:
+            # One group: obs is a new tensor, aligned as any other; two: copies of the halves,
+            # aligned as a lane's own obs would be. A state is always copied for the same.
+            group_obs = obs if len(self.groups) == 1 else obs[group].clone()
+            if state is None:
+                mean, log_std = self.policy.acting_forward(params, group_obs, stacked=True)
+                parts.append((mean, log_std, None))
+            else:
+                inputs = state.rows(group).clone().tensors()
+                parts.append(self.policy.acting_step(params, group_obs, *inputs))
+        if len(parts) == 1:
+            mean, log_std, hidden = parts[0]
+        else:
+            mean = torch.cat([p[0] for p in parts])
+            log_std = torch.cat([p[1] for p in parts])
+            hidden = None if state is None else torch.cat([p[2] for p in parts])
+        return mean, log_std.exp().unsqueeze(1).expand_as(mean), hidden
 
     def run(self) -> None:
         """The loop, on the calling thread; PyTorch's thread count and grad mode are set per
@@ -498,6 +549,7 @@ class _Lane:
         rewards, log_probs, mask = out.rewards[rows], out.log_probs[rows], out.mask[rows]
         lengths, terminated, unstable = out.lengths[rows], out.terminated[rows], out.unstable[rows]
         running = torch.ones(n_tasks, episodes, dtype=torch.bool)
+        state = None if out.state is None else out.state.rows(rows)  # views: updated in place
         generator = torch.Generator()
         obs = self.workers.reset(self.slot_tasks, self.reset_seeds.tolist())
         all_running = True
@@ -505,7 +557,7 @@ class _Lane:
             if self.abort is not None and self.abort.is_set():
                 return
             obs_t = torch.from_numpy(obs).to(torch.float32).view(n_tasks, episodes, -1)
-            mean, std = self.forward(obs_t)
+            mean, std, hidden = self.forward(obs_t, state)
             if self.noise_seeds is None:
                 act = mean
             else:
@@ -535,6 +587,8 @@ class _Lane:
                 act.reshape(n_tasks * episodes, -1).numpy()
             )
             rewards[:, :, t] = torch.from_numpy(rew).to(torch.float32).view(n_tasks, episodes)
+            if state is not None:  # the slots that acted carry this step into the next
+                _carry(state, running, hidden, act, rewards[:, :, t])
             term_t = torch.from_numpy(term).view(n_tasks, episodes)
             done = term_t | torch.from_numpy(trunc).view(n_tasks, episodes)
             unstable |= torch.from_numpy(bad).view(n_tasks, episodes)
@@ -543,6 +597,23 @@ class _Lane:
             all_running = bool(running.all())
             if not all_running and not running.any():
                 break
+
+
+def _carry(
+    state: RecurrentState,
+    acted: torch.Tensor,
+    hidden: torch.Tensor | None,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+) -> None:
+    """After a step: the slots that acted (``acted``, ``[tasks, episodes]``) take their new
+    hidden state, and their action and reward become the next step's inputs, with the done
+    flag cleared; the others (their episode over) keep theirs. In place."""
+    slots = acted.unsqueeze(-1)
+    state.hidden.copy_(torch.where(slots, hidden, state.hidden))
+    state.prev_action.copy_(torch.where(slots, actions, state.prev_action))
+    state.prev_reward.copy_(torch.where(acted, rewards, state.prev_reward))
+    state.done.copy_(torch.where(acted, 0.0, state.done))
 
 
 def task_halves(n_tasks: int) -> list[slice]:
