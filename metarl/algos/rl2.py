@@ -60,7 +60,8 @@ class RL2Config(LearnerConfig):
     ``fast_batch_size`` is here the number of trials per task and iteration).
 
     The defaults follow garage's RL²-PPO HalfCheetah example where it has one (GRU of 64,
-    GAE lambda 0.95, clip 0.2, 4 episodes per trial) and spend per iteration the episodes of a
+    GAE lambda 0.95, clip 0.2, 4 episodes per trial, 10 epochs over the whole batch of trials
+    in one minibatch) and spend per iteration the episodes of a
     MAML-TRPO iteration of the paper's config (40 tasks x 10 trials x 4 episodes = 40 x 20 x
     2), so the two compare at equal env steps per iteration.
 
@@ -81,7 +82,7 @@ class RL2Config(LearnerConfig):
     trial_episodes: int = 4
     learning_rate: float = 1e-3
     ppo_epochs: int = 10
-    ppo_minibatches: int = 4
+    ppo_minibatches: int = 1
     ppo_clip: float = 0.2
     max_grad_norm: float | None = 0.5
     entropy_coef: float = 0.0
