@@ -17,6 +17,7 @@ was.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,28 @@ def load_optimizer_state(
         index, key = name.split("/", 1)
         slots.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": slots, "param_groups": document["groups"]})
+
+
+def outer_optimizer_state(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """:func:`optimizer_state` as a learner's extra checkpoint state: the tensors under
+    ``outer/``, the rest under the JSON keys ``outer_values`` and ``outer_groups`` (the
+    layout of Reptile's, ProMP's and RL²'s checkpoints). :func:`load_outer_optimizer_state`
+    is the inverse."""
+    tensors, document = optimizer_state(optimizer)
+    return {f"outer/{k}": v for k, v in tensors.items()}, {
+        "outer_values": document["values"],
+        "outer_groups": document["groups"],
+    }
+
+
+def load_outer_optimizer_state(
+    optimizer: torch.optim.Optimizer,
+    tensors: Mapping[str, torch.Tensor],
+    state: Mapping[str, Any],
+) -> None:
+    """Restore what :func:`outer_optimizer_state` gave into ``optimizer``."""
+    outer = {k.removeprefix("outer/"): v for k, v in tensors.items() if k.startswith("outer/")}
+    document = {"values": state.get("outer_values", {}), "groups": state["outer_groups"]}
+    load_optimizer_state(optimizer, outer, document)

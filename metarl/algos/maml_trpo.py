@@ -25,6 +25,7 @@ normalised per task; so do the post-adaptation episodes.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from collections.abc import Sequence
@@ -146,13 +147,11 @@ def check_step_sizes(step_sizes: Sequence[float] | None) -> tuple[float, ...] | 
     return tuple(sizes) or None
 
 
-class MAMLTRPO(MetaLearner):
-    """MAML with a TRPO meta-update; see the module doc. ``MAMLTRPO(config, run_dir)``."""
-
-    algorithm = "maml_trpo"
-    display_name = "MAML-TRPO"
-    config_class = MAMLTRPOConfig
-    config: MAMLTRPOConfig
+class InnerStepLearner(MetaLearner):
+    """What MAML-TRPO and ProMP share: MAML's inner procedure (one vanilla policy-gradient
+    step per task and inner step, :class:`MAMLAdaptation`), and the meta-iteration around it:
+    draw tasks, adapt and sample, then :meth:`meta_update` on the inner batches' data and the
+    post-adaptation batch's."""
 
     def adaptation(
         self,
@@ -167,14 +166,14 @@ class MAMLTRPO(MetaLearner):
     def meta_step(self) -> dict[str, Any]:
         cfg = self.config
         tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        result = adapt_and_sample(self, tasks, cfg.fast_batch_size, cfg.inner_steps)
+        inner_steps = cfg.inner_steps  # type: ignore[attr-defined]
+        result = adapt_and_sample(self, tasks, cfg.fast_batch_size, inner_steps)
         self.env_steps += sum(b.num_env_steps for b in result.batches)
         *inner_batches, valid_batch = result.batches
-        inner = cast(MAMLAdaptation, result.adaptation).data
 
         start = time.perf_counter()
         valid = TaskData.from_batch(valid_batch, cfg.gamma, cfg.gae_lambda)
-        stats = self._trpo_step(inner, valid)
+        stats = self.meta_update(cast(MAMLAdaptation, result.adaptation), valid)
         stats.update(
             **inner_return_stats([mean_valid_return(b) for b in inner_batches]),
             return_after=mean_valid_return(valid_batch),
@@ -182,6 +181,24 @@ class MAMLTRPO(MetaLearner):
             optimisation_seconds=time.perf_counter() - start,
         )
         return stats
+
+    @abc.abstractmethod
+    def meta_update(self, adaptation: MAMLAdaptation, valid: TaskData) -> dict[str, Any]:
+        """Update the meta-parameters from a finished adaptation (its inner batches' data in
+        ``adaptation.data``) and the post-adaptation batch's data; the update's statistics."""
+
+
+class MAMLTRPO(InnerStepLearner):
+    """MAML with a TRPO meta-update; see the module doc. ``MAMLTRPO(config, run_dir)``."""
+
+    algorithm = "maml_trpo"
+    display_name = "MAML-TRPO"
+    config_class = MAMLTRPOConfig
+    config: MAMLTRPOConfig
+
+    def meta_update(self, adaptation: MAMLAdaptation, valid: TaskData) -> dict[str, Any]:
+        """The TRPO step through the inner step(s)."""
+        return self._trpo_step(adaptation.data, valid)
 
     def _trpo_step(self, inner: list[TaskData], valid: TaskData) -> dict[str, Any]:
         cfg, policy = self.config, self.policy

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -44,11 +43,10 @@ from typing import Any, cast
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from metarl.adaptation import adapt_and_sample
 from metarl.algos.advantages import masked_mean
-from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
+from metarl.algos.base import LearnerConfig
 from metarl.algos.maml import adapt
-from metarl.algos.maml_trpo import MAMLAdaptation
+from metarl.algos.maml_trpo import InnerStepLearner, MAMLAdaptation
 from metarl.algos.policy_gradient import (
     TaskData,
     gaussian_kl,
@@ -56,7 +54,7 @@ from metarl.algos.policy_gradient import (
     per_step_log_std,
     ppo_clip_loss,
 )
-from metarl.checkpoint import load_optimizer_state, optimizer_state
+from metarl.checkpoint import load_outer_optimizer_state, outer_optimizer_state
 from metarl.policies import GaussianMLPPolicy
 from metarl.task import Task
 
@@ -115,7 +113,7 @@ class ProMPAdaptation(MAMLAdaptation):
     each inner batch: ProMP's surrogate and inner KL are taken against them."""
 
     def __init__(self, learner: ProMP, n_tasks: int, step_sizes: Sequence[float] | None = None):
-        super().__init__(learner, n_tasks, step_sizes)  # type: ignore[arg-type]
+        super().__init__(learner, n_tasks, step_sizes)
         #: The stacked parameters that sampled each inner batch, one dict per step taken.
         self.sampling_params: list[Params] = []
 
@@ -177,7 +175,7 @@ def promp_objective(
     return surrogate.mean() + penalty, kls, outer_kl.mean()
 
 
-class ProMP(MetaLearner):
+class ProMP(InnerStepLearner):
     """ProMP; see the module doc. ``ProMP(config, run_dir)``."""
 
     algorithm = "promp"
@@ -205,24 +203,9 @@ class ProMP(MetaLearner):
         """The outer clip at this iteration (annealed by ``anneal_factor`` per iteration)."""
         return self.config.clip_eps * self.config.anneal_factor**self.iteration
 
-    def meta_step(self) -> dict[str, Any]:
-        cfg = self.config
-        tasks = self.family.sample_tasks(cfg.meta_batch_size, self.task_rng)
-        result = adapt_and_sample(self, tasks, cfg.fast_batch_size, cfg.inner_steps)
-        self.env_steps += sum(b.num_env_steps for b in result.batches)
-        *inner_batches, valid_batch = result.batches
-        adaptation = cast(ProMPAdaptation, result.adaptation)
-
-        start = time.perf_counter()
-        valid = TaskData.from_batch(valid_batch, cfg.gamma, cfg.gae_lambda)
-        stats = self._outer_update(adaptation, valid)
-        stats.update(
-            **inner_return_stats([mean_valid_return(b) for b in inner_batches]),
-            return_after=mean_valid_return(valid_batch),
-            sampling_seconds=result.sampling_seconds,
-            optimisation_seconds=time.perf_counter() - start,
-        )
-        return stats
+    def meta_update(self, adaptation: MAMLAdaptation, valid: TaskData) -> dict[str, Any]:
+        """The PPO epochs through the LVC inner step(s)."""
+        return self._outer_update(cast(ProMPAdaptation, adaptation), valid)
 
     @torch.no_grad()
     def _sampling_outputs(
@@ -299,17 +282,11 @@ class ProMP(MetaLearner):
     # ------------------------------------------------------------------ state
     def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The outer Adam's state and the inner KL coefficients."""
-        tensors, document = optimizer_state(self.optimizer)
-        return {f"outer/{k}": v for k, v in tensors.items()}, {
-            "outer_values": document["values"],
-            "outer_groups": document["groups"],
-            "inner_kl_coeffs": list(self.inner_kl_coeffs),
-        }
+        tensors, document = outer_optimizer_state(self.optimizer)
+        return tensors, {**document, "inner_kl_coeffs": list(self.inner_kl_coeffs)}
 
     def load_extra_state(self, tensors: Any, state: Any) -> None:
-        outer = {k.removeprefix("outer/"): v for k, v in tensors.items()}
-        document = {"values": state.get("outer_values", {}), "groups": state["outer_groups"]}
-        load_optimizer_state(self.optimizer, outer, document)
+        load_outer_optimizer_state(self.optimizer, tensors, state)
         coeffs = state.get("inner_kl_coeffs")
         if (
             not isinstance(coeffs, list)

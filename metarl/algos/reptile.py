@@ -50,7 +50,7 @@ from metarl.algos.policy_gradient import (
     ppo_clip_loss,
     vpg_loss,
 )
-from metarl.checkpoint import load_optimizer_state, optimizer_state
+from metarl.checkpoint import load_outer_optimizer_state, outer_optimizer_state
 from metarl.sampling import EpisodeBatch
 from metarl.task import Task
 
@@ -276,14 +276,10 @@ class Reptile(MetaLearner):
         """The outer optimiser's state (Adam's moments and step counts), if there is one."""
         if self._outer is None:
             return {}, {}
-        tensors, document = optimizer_state(self._outer)
-        tensors = {f"outer/{k}": v for k, v in tensors.items()}
-        return tensors, {"outer_values": document["values"], "outer_groups": document["groups"]}
+        return outer_optimizer_state(self._outer)
 
     def load_extra_state(self, tensors: Any, state: Any) -> None:
         if self._outer is None:
             super().load_extra_state(tensors, state)
             return
-        outer = {k.removeprefix("outer/"): v for k, v in tensors.items()}
-        document = {"values": state.get("outer_values", {}), "groups": state["outer_groups"]}
-        load_optimizer_state(self._outer, outer, document)
+        load_outer_optimizer_state(self._outer, tensors, state)

@@ -46,7 +46,7 @@ from metarl.algos.advantages import discounted_returns, gae, masked_mean
 from metarl.algos.base import LearnerConfig, MetaLearner, inner_return_stats, mean_valid_return
 from metarl.algos.baseline import linear_baseline_values
 from metarl.algos.policy_gradient import gaussian_log_prob, ppo_clip_loss
-from metarl.checkpoint import load_optimizer_state, optimizer_state
+from metarl.checkpoint import load_outer_optimizer_state, outer_optimizer_state
 from metarl.family import TaskFamily
 from metarl.policies import GaussianGRUPolicy
 from metarl.sampling import EpisodeBatch, Sampler
@@ -330,13 +330,7 @@ class RL2(MetaLearner):
     # ------------------------------------------------------------------ state
     def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The Adam optimizer's state."""
-        tensors, document = optimizer_state(self.optimizer)
-        return {f"outer/{k}": v for k, v in tensors.items()}, {
-            "outer_values": document["values"],
-            "outer_groups": document["groups"],
-        }
+        return outer_optimizer_state(self.optimizer)
 
     def load_extra_state(self, tensors: Any, state: Any) -> None:
-        outer = {k.removeprefix("outer/"): v for k, v in tensors.items()}
-        document = {"values": state.get("outer_values", {}), "groups": state["outer_groups"]}
-        load_optimizer_state(self.optimizer, outer, document)
+        load_outer_optimizer_state(self.optimizer, tensors, state)

@@ -9,12 +9,27 @@ at every time step (``acting_forward``, or ``acting_step`` for a recurrent polic
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from metarl.family import TaskFamily
+
 Params = Mapping[str, torch.Tensor]
+
+
+def family_dims(family: TaskFamily) -> tuple[int, int]:
+    """``(obs_dim, act_dim)`` of ``family``'s envs (their flattened observation and their
+    action), read from an env of its default task."""
+    probe = family.make_env(family.default_task())
+    try:
+        return int(math.prod(probe.observation_space.shape)), int(probe.action_space.shape[0])
+    finally:
+        probe.close()
 
 
 class ParameterDictPolicy(nn.Module):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from metarl.policies.base import ParameterDictPolicy, Params
+from metarl.policies.base import ParameterDictPolicy, Params, family_dims
 
 if TYPE_CHECKING:
     from metarl.family import TaskFamily
@@ -65,12 +65,7 @@ class GaussianGRUPolicy(ParameterDictPolicy):
         cls, family: TaskFamily, hidden_size: int = 64, init_std: float = 1.0
     ) -> GaussianGRUPolicy:
         """A policy for ``family``'s envs (initialised from torch's global generator)."""
-        probe = family.make_env(family.default_task())
-        try:
-            obs_dim = int(math.prod(probe.observation_space.shape))
-            act_dim = int(probe.action_space.shape[0])
-        finally:
-            probe.close()
+        obs_dim, act_dim = family_dims(family)
         return cls(obs_dim, act_dim, hidden_size, init_std)
 
     @staticmethod

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from metarl.policies.base import ParameterDictPolicy, Params
+from metarl.policies.base import ParameterDictPolicy, Params, family_dims
 
 if TYPE_CHECKING:
     from metarl.family import TaskFamily
@@ -101,12 +101,7 @@ class GaussianMLPPolicy(ParameterDictPolicy):
         """A policy for ``family``'s envs: its observation (flattened, plus ``extra_inputs``
         more inputs, e.g. an oracle's task features) to its action. Initialised from torch's
         global generator, as any ``nn.Module``."""
-        probe = family.make_env(family.default_task())
-        try:
-            obs_dim = int(math.prod(probe.observation_space.shape))
-            act_dim = int(probe.action_space.shape[0])
-        finally:
-            probe.close()
+        obs_dim, act_dim = family_dims(family)
         return cls(obs_dim + extra_inputs, act_dim, hidden_sizes, activation, init_std)
 
     # ------------------------------------------------------------------ forward
