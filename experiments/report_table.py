@@ -10,7 +10,8 @@ last step over step 0, paired per task, with its 95% confidence interval.
 ``--oracle-fraction F`` adds how many adaptation episodes each needs before its mean return
 reaches F times the oracle's (the report whose learner is ``oracle``, its mean over steps).
 ``--versus REPORT`` adds, paired per task against REPORT (same tasks), how much higher each
-one's return is at the last step and how much more its adaptation gained.
+one's return is at the last step and how much more its adaptation gained; ``--step K`` makes
+that comparison at step K instead (e.g. k = 1 against a report with steps 0 and 1 only).
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def main() -> None:
         "--oracle-fraction", type=float, metavar="F", help="episodes to reach F x the oracle"
     )
     parser.add_argument("--versus", metavar="REPORT", help="paired differences against it")
+    parser.add_argument(
+        "--step", type=int, metavar="K", help="with --versus: compare at step K (default: last)"
+    )
     args = parser.parse_args()
+    if args.step is not None and args.versus is None:
+        parser.error("--step compares against --versus REPORT; give both")
     reports = [AdaptationReport.load(path) for path in args.reports]
     versus = AdaptationReport.load(args.versus) if args.versus else None
     target = None
@@ -73,9 +79,12 @@ def main() -> None:
     steps = max(len(r.steps) for r in reports)
     header = " | ".join(f"step {k}" for k in range(steps))
     last = steps - 1
+    compared = last if args.step is None else args.step
+    if versus is not None and not all(compared in r.steps for r in [*reports, versus]):
+        parser.error(f"step {compared} is not in every report (and in --versus)")
     extra = f" episodes to {args.oracle_fraction:g} x oracle |" if target is not None else ""
     if versus is not None:
-        extra += f" step {last} minus {versus.label}'s | gain minus {versus.label}'s |"
+        extra += f" step {compared} minus {versus.label}'s | gain minus {versus.label}'s |"
     print(f"| | training env steps | {header} | gain at step {last} (paired 95% CI) |{extra}")
     print("|---|---:|" + "---:|" * steps + "---:|" + "---:|" * extra.count("|"))
     for report in reports:
@@ -87,7 +96,7 @@ def main() -> None:
             row += f" {episodes_to_reach(report, target)} |"
         if versus is not None:
             for reference in (None, 0):
-                diff, (low, high) = report.paired_difference(versus, last, reference)
+                diff, (low, high) = report.paired_difference(versus, compared, reference)
                 row += f" {diff:+.1f} [{low:+.1f}, {high:+.1f}] |"
         print(row)
     first = reports[0]

@@ -103,3 +103,27 @@ def test_report_table_budget_oracle_fraction_and_versus(tmp_path: Path) -> None:
     assert cells[5] == "2"
     assert cells[6].startswith("-20.0 [")  # 20 - 40 at the last step
     assert cells[7].startswith("+20.0 [")  # gained 20 more than the oracle's 0
+
+
+def test_report_table_versus_at_an_earlier_step(tmp_path: Path) -> None:
+    longer = tmp_path / "longer.json"
+    _report("promp", [[0, 10, 50], [0, 20, 50], [0, 30, 50]], env_steps=1).save(longer)
+    shorter = tmp_path / "shorter.json"
+    _report("maml_trpo", [[0, 5], [0, 5], [0, 5]], env_steps=1).save(shorter)
+    table = _run("report_table.py", "--versus", str(shorter), "--step", "1", str(longer))
+    row = next(line for line in table.splitlines() if line.startswith("| promp "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert "step 1 minus maml_trpo's" in table
+    assert cells[-2].startswith("+15.0 [")  # mean of 10, 20, 30 against 5, at step 1
+    failed = subprocess.run(
+        [
+            sys.executable,
+            str(EXPERIMENTS / "report_table.py"),
+            "--versus",
+            str(shorter),
+            str(longer),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0 and "step 2 is not in every report" in failed.stderr

@@ -96,16 +96,19 @@ def test_fisher_vector_product_is_the_kl_hessian_vector_product(first_order):
 
 
 # ---------------------------------------------------------------------------- the TRPO step
+#: A tiny Navigation2D run of an inner-step learner (MAML-TRPO here, ProMP in test_promp).
+TINY_INNER_STEP = dict(
+    family="Navigation2D-v0",
+    meta_batch_size=3,
+    fast_batch_size=2,
+    num_workers=0,
+    hidden_sizes=(8,),
+    checkpoint_every=2,
+)
+
+
 def tiny_config(**changes) -> MAMLTRPOConfig:
-    values = dict(
-        family="Navigation2D-v0",
-        meta_batch_size=3,
-        fast_batch_size=2,
-        num_workers=0,
-        hidden_sizes=(8,),
-        checkpoint_every=2,
-    )
-    return MAMLTRPOConfig(**{**values, **changes})
+    return MAMLTRPOConfig(**{**TINY_INNER_STEP, **changes})
 
 
 def flat_params(learner) -> torch.Tensor:

@@ -19,19 +19,11 @@ from metarl.algos.promp import (
     stacked_outputs,
 )
 from metarl.policies import GaussianMLPPolicy
-from tests.test_maml_trpo import _task_data, flat_params
+from tests.test_maml_trpo import TINY_INNER_STEP, _task_data, flat_params
 
 
 def tiny_config(**changes) -> ProMPConfig:
-    values = dict(
-        family="Navigation2D-v0",
-        meta_batch_size=3,
-        fast_batch_size=2,
-        num_workers=0,
-        hidden_sizes=(8,),
-        checkpoint_every=2,
-    )
-    return ProMPConfig(**{**values, **changes})
+    return ProMPConfig(**{**TINY_INNER_STEP, **changes})
 
 
 def _as_params(policy, flat):

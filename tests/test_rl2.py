@@ -5,6 +5,8 @@ the k-th episode of the trials; learning to adapt on Navigation2D; resume; the r
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ import metarl
 from metarl import seeds
 from metarl.algos.policy_gradient import gaussian_log_prob
 from metarl.algos.rl2 import RL2, RL2Config, pack_trials
+from metarl.evaluation.plot import plot_reports
 from metarl.policies import GaussianGRUPolicy
 from metarl.sampling import RecurrentState, Sampler
 from tests.test_maml_trpo import flat_params
@@ -139,6 +142,34 @@ def test_an_evaluations_step_k_is_the_kth_episode_of_the_trials():
         torch.testing.assert_close(got, expected[k], check_dtype=False)
     again = metarl.evaluate(learner, tasks, steps=2, episodes=4, seed=7)
     assert again.returns == report.returns
+    # The report says so: one episode of experience per step, not the episodes per step.
+    assert report.episodes_per_step == 1 and report.episodes == 4
+    assert "4 trials, step k their k-th episode" in report.summary()
+    learner.close()
+
+
+def test_a_plot_says_which_curves_step_by_one_episode(tmp_path, monkeypatch):
+    """The x axis of a panel with RL² beside a gradient learner names RL²'s steps apart."""
+    import matplotlib.axes
+
+    labels: list[str] = []
+    original = matplotlib.axes.Axes.set_xlabel
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_xlabel",
+        lambda ax, text, *a, **k: (labels.append(text), original(ax, text, *a, **k))[1],
+    )
+    learner = RL2(tiny_config())
+    tasks = learner.family.test_tasks(2)
+    memory = metarl.evaluate(learner, tasks, steps=1, episodes=2, seed=0)
+    gradient = dataclasses.replace(memory, learner="maml_trpo", label="MAML-TRPO", info={})
+    assert gradient.episodes_per_step == 2
+    plot_reports([memory, gradient], tmp_path / "both.png")
+    plot_reports([memory], tmp_path / "rl2.png")
+    assert labels == [
+        f"adaptation steps (2 episodes each; {memory.label}: one episode of a trial)",
+        "adaptation steps (one episode of a trial each)",
+    ]
     learner.close()
 
 

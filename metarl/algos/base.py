@@ -341,6 +341,8 @@ class MetaLearner(abc.ABC):
             "env_steps": self.env_steps,
             "config": config_to_dict(self.config),
         }
+        if not self.adapts_parameters:  # adapts by memory: step k is a trial's k-th episode
+            info["episodes_per_step"] = 1
         return Description(self.algorithm, label, info)
 
     def adapt(self, task: Task, episodes: int, steps: int = 1) -> dict[str, torch.Tensor]:

@@ -43,12 +43,26 @@ def plot_reports(
         episodes = sorted({r.episodes for r in group})
         sets = list(dict.fromkeys(str(r.info.get("task_set", "?")) for r in group))
         ax.set_title(f"{family}, {_join(sets)} tasks" if title is None else title)
-        ax.set_xlabel(f"adaptation steps ({_join(episodes)} episodes each)")
+        ax.set_xlabel(_steps_label(group, episodes))
         ax.set_ylabel(f"mean return ({_join(tasks)} tasks, 95% CI)")
         ax.set_xticks(range(max(len(r.steps) for r in group)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, path)
+
+
+def _steps_label(group: Sequence[AdaptationReport], episodes: list[int]) -> str:
+    """The x axis: how many episodes each step learns from, with the reports whose steps
+    are single episodes of a trial (RL²) named apart."""
+    by_memory = [r.label for r in group if r.episodes_per_step != r.episodes]
+    if not by_memory:
+        return f"adaptation steps ({_join(episodes)} episodes each)"
+    if len(by_memory) == len(group):
+        return "adaptation steps (one episode of a trial each)"
+    return (
+        f"adaptation steps ({_join(episodes)} episodes each; "
+        f"{', '.join(dict.fromkeys(by_memory))}: one episode of a trial)"
+    )
 
 
 def _distinct_labels(reports: Sequence[AdaptationReport]) -> list[str]:

@@ -208,11 +208,25 @@ class AdaptationReport:
         """Episodes whose physics went unstable (left out of every mean)."""
         return sum(r is None for per_step in self.returns for eps in per_step for r in eps)
 
+    @property
+    def episodes_per_step(self) -> int:
+        """The episodes of each task that one adaptation step learns from: ``episodes`` for
+        a learner that adapts on each step's batch, 1 for one that adapts by its memory over
+        the episodes of a trial (RL², whose step k is the k-th episode of ``episodes``
+        trials; recorded as ``info["episodes_per_step"]``)."""
+        return int(self.info.get("episodes_per_step", self.episodes))
+
     def summary(self) -> str:
         """A small table: step, mean return, 95% CI, std."""
+        if self.episodes_per_step == self.episodes:
+            budget = f"{self.episodes} episodes per adaptation step"
+        else:
+            budget = (
+                f"{self.episodes} trials, step k their k-th episode "
+                f"({self.episodes_per_step} episode per step)"
+            )
         lines = [
-            f"{self.label} on {self.family}: {self.num_tasks} tasks, {self.episodes} episodes "
-            f"per adaptation step",
+            f"{self.label} on {self.family}: {self.num_tasks} tasks, {budget}",
             f"{'step':>4}  {'mean return':>12}  {'95% CI':>22}  {'std':>9}  "
             f"{'gain over step 0, paired (95% CI)':>36}",
         ]
