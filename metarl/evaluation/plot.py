@@ -40,10 +40,9 @@ def plot_reports(
             (line,) = ax.plot(steps, report.mean_return, marker="o", label=label)
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         tasks = sorted({r.num_tasks for r in group})
-        episodes = sorted({r.episodes for r in group})
         sets = list(dict.fromkeys(str(r.info.get("task_set", "?")) for r in group))
         ax.set_title(f"{family}, {_join(sets)} tasks" if title is None else title)
-        ax.set_xlabel(_steps_label(group, episodes))
+        ax.set_xlabel(_steps_label(group))
         ax.set_ylabel(f"mean return ({_join(tasks)} tasks, 95% CI)")
         ax.set_xticks(range(max(len(r.steps) for r in group)))
         ax.grid(alpha=0.3)
@@ -51,10 +50,11 @@ def plot_reports(
     return _save(fig, path)
 
 
-def _steps_label(group: Sequence[AdaptationReport], episodes: list[int]) -> str:
+def _steps_label(group: Sequence[AdaptationReport]) -> str:
     """The x axis: how many episodes each step learns from, with the reports whose steps
     are single episodes of a trial (RL²) named apart."""
     by_memory = [r.label for r in group if r.episodes_per_step != r.episodes]
+    episodes = sorted({r.episodes for r in group if r.episodes_per_step == r.episodes})
     if not by_memory:
         return f"adaptation steps ({_join(episodes)} episodes each)"
     if len(by_memory) == len(group):
