@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from metarl.algos.config import config_to_dict
 from metarl.algos.reptile import ReptileConfig
 from metarl.evaluation import AdaptationReport
@@ -127,3 +129,17 @@ def test_report_table_versus_at_an_earlier_step(tmp_path: Path) -> None:
         text=True,
     )
     assert failed.returncode != 0 and "step 2 is not in every report" in failed.stderr
+
+
+def test_speed_fit_finds_a_fixed_speed_and_its_slope() -> None:
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from speed_fit import speed_fit
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    targets = np.linspace(0.0, 2.0, 9)
+    fixed = 3.0 - 200.0 * np.abs(targets - 0.5)  # runs at 0.5 whatever the target
+    v, slope, r2 = speed_fit(targets, fixed, np.linspace(0.0, 2.0, 41))
+    assert (v, round(slope, 6), round(r2, 6)) == (0.5, 200.0, 1.0)
+    tracking = -50.0 * np.abs(targets - 0.5)  # partly tracks: a smaller slope
+    assert speed_fit(targets, tracking, np.linspace(0.0, 2.0, 41))[1] < 200.0
